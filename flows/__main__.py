@@ -1,0 +1,148 @@
+"""Command line: `python -m flows run | check | verify | docs`."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+from flows import settings
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_GATE_REFUSED = 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments and run one command; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m flows", description="Build and check the paper-profiles dataset.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="ingest raw/inbox, rebuild the tables and publish a release if anything changed")
+    run.add_argument("--raw-dir", type=Path, default=settings.DEFAULT_RAW_DIR, help="raw folder with inbox/ and profiles/ (default: raw)")
+    run.add_argument("--output-dir", type=Path, default=settings.DEFAULT_OUTPUT_DIR, help="where releases are published (default: output)")
+    run.add_argument("--captured-date", type=dt.date.fromisoformat, default=None,
+                     help="capture date of the files in raw/inbox (YYYY-MM-DD); default: a date in the file name, else today")
+    run.add_argument("--allow-shrink", action="store_true", help="publish even if a table loses rows or a profile disappears")
+    run.add_argument("--max-shrink", type=float, default=settings.DEFAULT_MAX_SHRINK,
+                     help="largest share of a table's rows a release may lose without --allow-shrink (default: 0.10)")
+    run.add_argument("--runner", choices=("local", "dask"), default="local",
+                     help="task runner: local (a pool on this machine, the default) or dask (a Dask cluster)")
+    run.add_argument("--dask-address", default=None,
+                     help="scheduler address of an existing Dask cluster (tcp://HOST:PORT); default: start a LocalCluster")
+    run.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel workers for the local or LocalCluster runner (default: CPU count)")
+    run.add_argument("--batch-size", type=int, default=None, help="raw files per extract task (default: 500)")
+    run.add_argument("--no-cache", action="store_true", help="parse every file again instead of reusing cached extractions")
+    run.set_defaults(handler=_run)
+
+    check = commands.add_parser("check", help="lint raw files: print every problem as file:line: message")
+    check.add_argument("files", nargs="+", type=Path, metavar="FILE", help="raw profile text files")
+    check.add_argument("--captured-date", type=dt.date.fromisoformat, default=None,
+                       help="capture date for year-less dates (YYYY-MM-DD); default: a date in the file name, else today")
+    check.set_defaults(handler=_check)
+
+    verify = commands.add_parser("verify", help="check a downloaded release against its checksums and row counts")
+    verify.add_argument("directory", nargs="?", type=Path, default=settings.DEFAULT_OUTPUT_DIR / "latest",
+                        metavar="DIR", help="release folder (default: output/latest)")
+    verify.set_defaults(handler=_verify)
+
+    docs = commands.add_parser("docs", help="regenerate the data dictionary in README.md from schemas/")
+    docs.add_argument("--check", action="store_true", help="exit 1 if README.md is out of date instead of writing it")
+    docs.set_defaults(handler=_docs)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from flows import pipeline
+    from flows.publish import PublishGateError
+    from flows.tables import AccountingError
+    from flows.validate import TableValidationError
+
+    flow = pipeline.refresh.with_options(task_runner=_task_runner(args))
+    try:
+        summary = flow(
+            raw_dir=str(args.raw_dir),
+            output_dir=str(args.output_dir),
+            captured_date=args.captured_date,
+            allow_shrink=args.allow_shrink,
+            max_shrink=args.max_shrink,
+            batch_size=args.batch_size or pipeline.DEFAULT_BATCH_SIZE,
+            use_cache=not args.no_cache,
+        )
+    except PublishGateError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_GATE_REFUSED
+    except (TableValidationError, AccountingError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(summary["message"])
+    for problem in summary["inbox_problems"]:
+        print(problem, file=sys.stderr)
+    return EXIT_PROBLEMS if summary["inbox_problems"] else EXIT_OK
+
+
+def _task_runner(args: argparse.Namespace):
+    if args.runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if args.dask_address:
+            return DaskTaskRunner(address=args.dask_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": args.workers, "threads_per_worker": 1, "processes": True})
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return ThreadPoolTaskRunner(max_workers=args.workers)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from flows.extract import extract_bytes
+    from flows.ingest import capture_date_for
+
+    failed = False
+    for path in args.files:
+        display = str(path)
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            print(f"{display}:1: cannot read: {error.strerror}")
+            failed = True
+            continue
+        extraction = extract_bytes(data, display, capture_date_for(path, args.captured_date))
+        for problem in extraction.problems():
+            print(problem)
+        failed = failed or bool(extraction.rejects)
+    return EXIT_PROBLEMS if failed else EXIT_OK
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from flows.package import verify_release
+
+    problems = verify_release(args.directory)
+    for problem in problems:
+        print(problem)
+    if not problems:
+        print(f"{args.directory}: OK")
+    return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from flows.docs import readme_is_current, update_readme
+
+    if args.check:
+        if readme_is_current():
+            return EXIT_OK
+        print("README.md is out of date: run `python -m flows docs`", file=sys.stderr)
+        return EXIT_PROBLEMS
+    update_readme()
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

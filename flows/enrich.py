@@ -1,0 +1,230 @@
+"""Derived fields: the researcher's author role, code availability, categories, ids, and the table rows built from them."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from flows import ids
+from flows.categories import resolve_category
+from flows.extract import Extraction
+from schemas.authorships import AUTHOR_ROLES
+from schemas.papers import CODE_HOSTS
+
+STAGE = "enrich"
+
+# `Code: https://github.com/JieShibo/PETL-ViT`, `\url{https://github.com/a/b}`, `github.com/a/b`
+# (no scheme): the path stops at white space, quotes, braces and backslashes.
+_CODE_URL = re.compile(
+    r"(?P<scheme>https?://)?(?P<host>(?:www\.)?(?:" + "|".join(re.escape(host) for host in CODE_HOSTS) + r"))"
+    r"(?P<path>/[^\s<>\"{}\\|^`]*)",
+    re.IGNORECASE,
+)
+_URL_TRAILING_PUNCTUATION = ".,;:!?)]}'\"*"
+# "The reproducible code can be found by the link below." (seed, no link, no badge) and the
+# usual "code will be made publicly available" / "we release our code".
+_CODE_MENTION = re.compile(
+    r"\b(?:source\s+)?(?:code|codes|implementation|implementations|codebase)\b[^.]{0,80}?"
+    r"\b(?:available|released|release|public|publicly|found|accessible|open[- ]?sourced?|provided|shared)\b"
+    r"|\b(?:release|open[- ]?source|make\s+available|publish)\b[^.]{0,40}?\b(?:code|codes|implementation|codebase)\b",
+    re.IGNORECASE,
+)
+_NAME_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+@dataclass
+class Enriched:
+    """Rows derived from the current capture of each profile, before validation."""
+
+    profiles: list[dict] = field(default_factory=list)
+    listings: list[dict] = field(default_factory=list)
+    rejects: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def author_role(researcher: str, authors: list[str], is_truncated: bool) -> tuple[int | None, str, str]:
+    """The researcher's (author_position, author_role, author_role_evidence) among the names shown.
+
+    `last` only for a complete list; `hidden` when a truncated list does not show the researcher;
+    `absent` when a complete list does not contain them (a data problem worth a warning).
+    """
+    position, evidence = find_author(researcher, authors)
+    if position is None:
+        if is_truncated:
+            return None, "hidden", "not_in_truncated_list"
+        return None, "absent", "not_in_complete_list"
+    if len(authors) == 1 and not is_truncated:
+        role = "sole"
+    elif position == 1:
+        role = "first"
+    elif position == len(authors) and not is_truncated:
+        role = "last"
+    else:
+        role = "middle"
+    return position, role, evidence
+
+
+def find_author(researcher: str, authors: list[str]) -> tuple[int | None, str]:
+    """1-based position of the researcher among `authors` and the rule that matched, strictest first."""
+    for position, author in enumerate(authors, start=1):
+        if author == researcher:
+            return position, "exact_name"
+    researcher_key = ids.name_key(researcher)
+    keys = [ids.name_key(author) for author in authors]
+    if researcher_key in keys:
+        return keys.index(researcher_key) + 1, "folded_name"
+    tokens = _name_tokens(researcher)
+    if len(tokens) >= 2:
+        # `Deng Zhi-Hong` / `Deng Zhihong`: the surname written first.
+        surname_first = "".join([tokens[-1], *tokens[:-1]])
+        if surname_first in keys:
+            return keys.index(surname_first) + 1, "reordered_name"
+        initials = [position for position, author in enumerate(authors, start=1) if _initials_match(tokens, _name_tokens(author))]
+        # Only when exactly one shown author fits: two coauthors may share a surname.
+        if len(initials) == 1:
+            return initials[0], "initials"
+    return None, ""
+
+
+def code_urls(abstract: str | None) -> list[str]:
+    """Repository URLs on known code hosts in an abstract, normalised and de-duplicated in order."""
+    if not abstract:
+        return []
+    urls: list[str] = []
+    for match in _CODE_URL.finditer(abstract):
+        path = match["path"].rstrip(_URL_TRAILING_PUNCTUATION).rstrip("/")
+        if path.count("(") < path.count(")"):  # `(see https://github.com/a/b)` closed inside the path
+            path = path[: path.rfind(")")]
+        if len(path) <= 1:
+            continue  # `https://github.com` alone names no repository
+        scheme = (match["scheme"] or "https://").lower()
+        url = f"{scheme}{match['host'].lower()}{path}"
+        if url not in urls:
+            urls.append(url)
+    return urls
+
+
+def code_status(urls: list[str], has_code_badge: bool, abstract: str | None) -> str:
+    """linked (a URL), badge_only (badge, no URL), mentioned (code said to be available, no link), none."""
+    if urls:
+        return "linked"
+    if has_code_badge:
+        return "badge_only"
+    if abstract and _CODE_MENTION.search(abstract):
+        return "mentioned"
+    return "none"
+
+
+def enrich_extraction(extraction: Extraction, profile_id: str) -> Enriched:
+    """Listing rows (one per paper block, paper fields plus authorship fields) for one current capture."""
+    enriched = Enriched()
+    researcher = extraction.profile["name"]
+    seen: dict[str, int] = {}
+    for paper in extraction.papers:
+        paper_id = ids.paper_id(paper["title"], paper["authors"][0])
+        if paper_id in seen:
+            enriched.rejects.append(
+                {
+                    "source_file": paper["source_file"], "line": paper["source_line"], "stage": STAGE,
+                    "record_type": "paper",
+                    "reason": f"{paper['source_file']}:{paper['source_line']}: expected each paper once per profile,"
+                    f" found a repeat of the paper at line {seen[paper_id]} (same title and first author)",
+                    "raw_text": paper["raw_text"],
+                }
+            )
+            enriched.warnings.append(enriched.rejects[-1]["reason"])
+            continue
+        seen[paper_id] = paper["source_line"]
+        position, role, evidence = author_role(researcher, paper["authors"], paper["is_author_list_truncated"])
+        if role == "absent":
+            enriched.warnings.append(
+                f"{paper['source_file']}:{paper['source_line']}: {researcher!r} is not in the complete author list"
+                f" {paper['authors']!r} (author_role absent)"
+            )
+        arxiv_category, category_name = resolve_category(paper["category"])
+        if category_name is None:
+            enriched.warnings.append(
+                f"{paper['source_file']}:{paper['source_line']}: unknown category code {paper['category']!r} kept verbatim"
+            )
+        urls = code_urls(paper["abstract"])
+        enriched.listings.append(
+            {
+                **paper,
+                "profile_id": profile_id,
+                "paper_id": paper_id,
+                "arxiv_category": arxiv_category,
+                "category_name": category_name,
+                "year": paper["published_date"].year,
+                "n_authors_shown": len(paper["authors"]),
+                "first_author": paper["authors"][0],
+                "code_urls": urls,
+                "code_status": code_status(urls, paper["has_code_badge"], paper["abstract"]),
+                "author_position": position,
+                "author_role": role,
+                "author_role_evidence": evidence,
+                "is_first_author": position == 1,
+            }
+        )
+    return enriched
+
+
+def papers_frame(listings: pd.DataFrame) -> pd.DataFrame:
+    """One row per paper_id: the fields of its newest listing (ties: lowest profile_id), with n_profiles."""
+    ordered = listings.sort_values(
+        ["paper_id", "captured_date", "profile_id", "source_line"], ascending=[True, False, True, True], kind="stable"
+    )
+    papers = ordered.drop_duplicates("paper_id", keep="first").copy()
+    papers["n_profiles"] = papers["paper_id"].map(listings.groupby("paper_id")["profile_id"].nunique())
+    return papers
+
+
+def profiles_frame(headers: pd.DataFrame, authorships: pd.DataFrame, papers: pd.DataFrame, rejects: pd.DataFrame, snapshots: pd.DataFrame) -> pd.DataFrame:
+    """Newest header of each profile plus counts by author role, code status and year."""
+    profiles = headers.set_index("profile_id")
+    joined = authorships[["profile_id", "paper_id", "author_role"]].merge(
+        papers[["paper_id", "code_status", "year"]], on="paper_id", how="left"
+    )
+    by_profile = joined.groupby("profile_id")
+    profiles["papers_extracted"] = by_profile.size()
+    roles = pd.crosstab(joined["profile_id"], joined["author_role"]).reindex(columns=list(AUTHOR_ROLES), fill_value=0)
+    for role in AUTHOR_ROLES:
+        profiles[f"{role}_author_papers"] = roles[role]
+    statuses = pd.crosstab(joined["profile_id"], joined["code_status"]).reindex(columns=["linked", "badge_only", "mentioned"], fill_value=0)
+    profiles["papers_code_linked"] = statuses["linked"]
+    profiles["papers_code_badge_only"] = statuses["badge_only"]
+    profiles["papers_code_mentioned"] = statuses["mentioned"]
+    profiles["papers_with_code"] = statuses["linked"] + statuses["badge_only"]
+    profiles["first_year"] = by_profile["year"].min()
+    profiles["last_year"] = by_profile["year"].max()
+    paper_rejects = rejects[rejects["record_type"] == "paper"]
+    profiles["papers_rejected"] = profiles["source_file"].map(paper_rejects.groupby("source_file").size())
+    profiles["snapshots_archived"] = snapshots.groupby("profile_id").size()
+    count_columns = ["papers_extracted", "papers_rejected", *(f"{role}_author_papers" for role in AUTHOR_ROLES),
+                     "papers_code_linked", "papers_code_badge_only", "papers_code_mentioned", "papers_with_code"]
+    profiles[count_columns] = profiles[count_columns].fillna(0).astype("int64")
+    profiles[["first_year", "last_year"]] = profiles[["first_year", "last_year"]].astype("Int64")
+    return profiles.reset_index()
+
+
+def role_counts(authorships: pd.DataFrame) -> dict[str, int]:
+    """Authorships per author role, every role present (for reports)."""
+    counts = Counter(authorships["author_role"])
+    return {role: counts.get(role, 0) for role in AUTHOR_ROLES}
+
+
+def _name_tokens(name: str) -> list[str]:
+    return _NAME_TOKEN.findall(ids.ascii_fold(name).casefold())
+
+
+def _initials_match(researcher_tokens: list[str], author_tokens: list[str]) -> bool:
+    """`Z.-H. Deng` or `Z. Deng` for `Zhi-Hong Deng`: same surname, given names abbreviated to initials."""
+    if len(author_tokens) < 2 or author_tokens[-1] != researcher_tokens[-1]:
+        return False
+    given = author_tokens[:-1]
+    if not all(len(token) == 1 for token in given):
+        return False
+    researcher_initials = "".join(token[0] for token in researcher_tokens[:-1])
+    return researcher_initials.startswith("".join(given))

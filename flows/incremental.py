@@ -1,0 +1,102 @@
+"""What makes refreshes incremental: fingerprints of code and inputs, and a per-file extraction cache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from functools import lru_cache
+from pathlib import Path
+
+from flows import settings
+from flows.checksums import sha256_bytes
+from flows.extract import Extraction, extract_file
+from flows.files import write_atomic
+from flows.ingest import Snapshot
+
+_CODE_PACKAGES = ("flows", "schemas")
+_BUILD_STATE = "last-build.json"
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """sha256 over the pipeline's source: any code change makes every cached result stale."""
+    digest = hashlib.sha256(settings.PARSER_VERSION.encode())
+    for package in _CODE_PACKAGES:
+        for path in sorted((settings.PROJECT_ROOT / package).glob("*.py")):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def inputs_fingerprint(snapshots: list[Snapshot]) -> str:
+    """sha256 over the code and every archived snapshot's path and recorded sha256."""
+    listing = [[snapshot.source_file, snapshot.sha256] for snapshot in snapshots]
+    return sha256_bytes(json.dumps([code_fingerprint(), listing]).encode())
+
+
+class ExtractionCache:
+    """Extractions pickled per raw file, keyed by the file's sha256, path and the code fingerprint."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.directory = state_dir / "extract-cache" / code_fingerprint()[:16]
+
+    def get(self, snapshot: Snapshot) -> Extraction | None:
+        if not snapshot.sha256:
+            return None
+        path = self._path(snapshot)
+        try:
+            return pickle.loads(path.read_bytes())
+        except (OSError, pickle.UnpicklingError, EOFError):
+            return None  # missing or torn entry: parse again
+
+    def put(self, snapshot: Snapshot, extraction: Extraction) -> None:
+        if not snapshot.sha256 or extraction.source_sha256 != snapshot.sha256:
+            return  # never cache a file whose bytes differ from what ingest recorded
+        self.directory.mkdir(parents=True, exist_ok=True)
+        write_atomic(self._path(snapshot), pickle.dumps(extraction, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def _path(self, snapshot: Snapshot) -> Path:
+        key = sha256_bytes(f"{snapshot.source_file}\x1f{snapshot.sha256}".encode())
+        return self.directory / f"{key}.pickle"
+
+
+def last_build(state_dir: Path, output_dir: Path) -> dict | None:
+    """The fingerprint and release of the last completed build into `output_dir`, if any."""
+    path = state_dir / _BUILD_STATE
+    if not path.exists():
+        return None
+    return json.loads(path.read_text("utf-8")).get(str(output_dir.resolve()))
+
+
+def record_build(state_dir: Path, output_dir: Path, fingerprint: str, release_id: str | None) -> None:
+    """Remember that `output_dir` holds the build of `fingerprint` (newest release `release_id`)."""
+    path = state_dir / _BUILD_STATE
+    state = json.loads(path.read_text("utf-8")) if path.exists() else {}
+    state[str(output_dir.resolve())] = {"inputs_fingerprint": fingerprint, "release_id": release_id}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, (json.dumps(state, indent=2, sort_keys=True) + "\n").encode())
+
+
+def extract_snapshots(snapshots: list[Snapshot], cache: ExtractionCache | None) -> tuple[list[Extraction], int]:
+    """Extract each snapshot, from the cache when its bytes were parsed before; returns (extractions, files parsed)."""
+    extractions = []
+    parsed = 0
+    for snapshot in snapshots:
+        extraction = cache.get(snapshot) if cache is not None else None
+        if extraction is None:
+            extraction = extract_file(snapshot.path, snapshot.source_file, snapshot.captured_date)
+            parsed += 1
+            if snapshot.sha256 and extraction.source_sha256 and extraction.source_sha256 != snapshot.sha256:
+                # Archived raw text is never edited; a changed file is refused rather than trusted.
+                extraction = Extraction(snapshot.source_file, extraction.source_sha256, snapshot.captured_date)
+                extraction.rejects.append(
+                    {"source_file": snapshot.source_file, "line": 1, "stage": "extract", "record_type": "file",
+                     "reason": f"{snapshot.source_file}:1: expected the sha256 recorded at ingest ({snapshot.sha256[:12]}…),"
+                               f" found {extraction.source_sha256[:12]}… (archived raw text must not be edited)",
+                     "raw_text": ""}
+                )
+            elif cache is not None:
+                cache.put(snapshot, extraction)
+        extractions.append(extraction)
+    return extractions, parsed

@@ -1,0 +1,321 @@
+"""Publish a release atomically: build and verify it in staging, move it into place, then switch latest/."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+import schemas
+from flows import diff, formats, package, settings
+from flows.checksums import sha256_file
+from flows.files import fsync_tree, write_atomic
+from flows.tables import DATA_TABLES, BuiltTables
+
+RELEASES_DIRNAME = "releases"
+LATEST_DIRNAME = "latest"
+RELEASES_FEED = "releases.json"
+CHANGELOG = "CHANGELOG.md"
+STAGING_PREFIX = ".staging-"
+_LATEST_NEW = ".latest-new"
+_LATEST_OLD = ".latest-old"
+GATED_TABLES = ("profiles", "papers", "authorships", "profile_snapshots")
+NOTABLE_CHANGES_PER_TABLE = 25
+_REASON_KIND = re.compile(r"^[^:]+:\d+: (?P<kind>.*?)(?:, found .*|: found .*)?$", re.DOTALL)
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|\b\d+(?:[.,]\d+)*\b")
+
+
+class PublishGateError(RuntimeError):
+    """The new release would shrink a table or drop a profile; publishing was refused."""
+
+
+@dataclass
+class PublishResult:
+    """What publishing did: the new release id, or None with the reason nothing was published."""
+
+    release_id: str | None
+    message: str
+    row_counts: dict[str, int] = field(default_factory=dict)
+    change_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    validation: dict = field(default_factory=dict)
+
+
+def read_releases(output_dir: Path) -> list[dict]:
+    """The releases feed, newest first; empty before the first release."""
+    path = output_dir / RELEASES_FEED
+    return json.loads(path.read_text("utf-8"))["releases"] if path.exists() else []
+
+
+def recover(output_dir: Path) -> list[str]:
+    """Undo what a killed run left behind; returns what was cleaned up.
+
+    Staging folders and release folders not yet listed in releases.json are removed (they were
+    never published), and latest/ is made equal to the newest listed release again.
+    """
+    cleaned = []
+    if not output_dir.is_dir():
+        return cleaned
+    for path in sorted(output_dir.glob(f"{STAGING_PREFIX}*")):
+        shutil.rmtree(path)
+        cleaned.append(f"removed unfinished staging folder {path.name}")
+    listed = {release["release_id"] for release in read_releases(output_dir)}
+    releases_dir = output_dir / RELEASES_DIRNAME
+    if releases_dir.is_dir():
+        for path in sorted(releases_dir.iterdir()):
+            if path.is_dir() and path.name not in listed:
+                shutil.rmtree(path)
+                cleaned.append(f"removed release folder {path.name} that was never listed in {RELEASES_FEED}")
+    releases = read_releases(output_dir)
+    latest = output_dir / LATEST_DIRNAME
+    if releases:
+        newest = releases_dir / releases[0]["release_id"]
+        sums = package.CHECKSUMS
+        if not (latest / sums).is_file() or (latest / sums).read_bytes() != (newest / sums).read_bytes():
+            _switch_latest(output_dir, newest)
+            cleaned.append(f"restored {LATEST_DIRNAME}/ from release {newest.name}")
+    for leftover in (output_dir / _LATEST_NEW, output_dir / _LATEST_OLD):
+        if leftover.exists():
+            shutil.rmtree(leftover)
+    return cleaned
+
+
+def load_release_tables(release_dir: Path) -> dict[str, pd.DataFrame]:
+    """The data tables of a published release, read from its Parquet files."""
+    return {
+        table: formats.read(table, release_dir / formats.table_file(table, "parquet"))
+        for table in DATA_TABLES
+        if (release_dir / formats.table_file(table, "parquet")).exists()
+    }
+
+
+def publish_release(
+    built: BuiltTables,
+    output_dir: Path,
+    *,
+    inputs_fingerprint: str,
+    allow_shrink: bool = False,
+    max_shrink: float = settings.DEFAULT_MAX_SHRINK,
+) -> PublishResult:
+    """Publish `built` as a new release unless it equals the latest one; never leaves a partial release."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    recover(output_dir)
+    releases = read_releases(output_dir)
+    previous = releases[0] if releases else None
+    previous_dir = output_dir / RELEASES_DIRNAME / previous["release_id"] if previous else None
+    as_of_date = _as_of_date(built.tables)
+    release_id = _next_release_id(as_of_date, {release["release_id"] for release in releases})
+    staging = output_dir / f"{STAGING_PREFIX}{release_id}"
+    staging.mkdir()
+    try:
+        for table in DATA_TABLES:
+            formats.write(table, built.tables[table], staging)
+        if previous_dir is not None and _same_data(staging, previous_dir):
+            shutil.rmtree(staging)
+            return PublishResult(None, f"no change since release {previous['release_id']}: nothing published",
+                                 {table: int(previous["row_counts"][table]) for table in previous["row_counts"]})
+        previous_tables = load_release_tables(previous_dir) if previous_dir is not None else {}
+        if previous_tables and not allow_shrink:
+            _check_shrink(previous_tables, built.tables, max_shrink)
+        previous_schemas = {
+            table: pq.read_schema(previous_dir / formats.table_file(table, "parquet"))
+            for table in previous_tables
+        }
+        changes = diff.diff_tables(release_id, previous_tables, built.tables, previous_schemas) if previous_tables else schemas.empty_frame("changes")
+        formats.write("changes", changes, staging)
+        tables = {**built.tables, "changes": changes}
+        row_counts = {table: len(frame) for table, frame in tables.items()}
+        row_counts = {table: row_counts[table] for table in schemas.TABLES}
+        validation = validation_report(release_id, built, row_counts)
+        _write_json(staging / package.VALIDATION_REPORT, validation)
+        (staging / package.CARD).write_text(package.dataset_card(release_id, as_of_date, row_counts, validation), encoding="utf-8")
+        _write_json(staging / package.DATAPACKAGE, package.datapackage(release_id, as_of_date, staging, row_counts))
+        package.write_checksums(staging)
+        problems = package.verify_release(staging)
+        if problems:
+            raise RuntimeError("staged release failed verification:\n  " + "\n  ".join(problems))
+        releases_dir = output_dir / RELEASES_DIRNAME
+        releases_dir.mkdir(exist_ok=True)
+        fsync_tree(staging)
+        os.rename(staging, releases_dir / release_id)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    change_counts = _change_counts(changes)
+    entry = {
+        "release_id": release_id,
+        "as_of_date": as_of_date,
+        "previous_release_id": previous["release_id"] if previous else None,
+        "parser_version": settings.PARSER_VERSION,
+        "inputs_fingerprint": inputs_fingerprint,
+        "row_counts": row_counts,
+        "change_counts": change_counts,
+        "path": f"{RELEASES_DIRNAME}/{release_id}/",
+    }
+    _write_json(output_dir / RELEASES_FEED, {"releases": [entry, *releases]})
+    write_changelog(output_dir)
+    _switch_latest(output_dir, output_dir / RELEASES_DIRNAME / release_id)
+    return PublishResult(release_id, f"published release {release_id}", row_counts, change_counts, validation)
+
+
+def validation_report(release_id: str, built: BuiltTables, row_counts: dict[str, int]) -> dict:
+    """Rows checked and published per table, rejects by stage and reason, warnings, accounting."""
+    rejects = built.tables["rejects"]
+    by_reason = Counter(reason_kind(reason) for reason in rejects["reason"])
+    return {
+        "release_id": release_id,
+        "rows_checked": dict(sorted(built.rows_checked.items())),
+        "rows_published": row_counts,
+        "rejects_by_stage": dict(sorted(Counter(rejects["stage"]).items())),
+        "rejects_by_record_type": dict(sorted(Counter(rejects["record_type"]).items())),
+        "rejects_by_reason": dict(sorted(by_reason.items(), key=lambda item: (-item[1], item[0]))),
+        "accounting": built.accounting,
+        "warnings": sorted(built.warnings),
+    }
+
+
+def reason_kind(reason: str) -> str:
+    """A reject reason without file, line and values: `expected a valid calendar date`."""
+    match = _REASON_KIND.match(reason)
+    kind = match["kind"] if match else reason
+    return _QUOTED.sub("…", kind).strip()
+
+
+def write_changelog(output_dir: Path) -> None:
+    """Render CHANGELOG.md from releases.json and each release's changes, newest first."""
+    sections = ["# Changelog\n\nEvery release of paper-profiles, newest first. Each release's `changes` files list every change; this page spells out the notable ones.\n"]
+    for release in read_releases(output_dir):
+        release_dir = output_dir / RELEASES_DIRNAME / release["release_id"]
+        changes = formats.read("changes", release_dir / formats.table_file("changes", "parquet"))
+        sections.append(_changelog_section(release, changes))
+    _write_text(output_dir / CHANGELOG, "\n".join(sections))
+
+
+def _changelog_section(release: dict, changes: pd.DataFrame) -> str:
+    counts = release["row_counts"]
+    lines = [f"## {release['release_id']} — data as of {release['as_of_date']}", ""]
+    lines.append("Rows: " + ", ".join(f"{table} {counts[table]:,}" for table in DATA_TABLES) + ".")
+    lines.append("")
+    if release["previous_release_id"] is None:
+        lines.append("Initial release.")
+        return "\n".join(lines) + "\n"
+    lines.append(f"Changes since {release['previous_release_id']} (all of them in [`changes.csv`]({release['path']}changes.csv)):")
+    lines.append("")
+    lines.append("| table | added | removed | modified records |")
+    lines.append("|---|---:|---:|---:|")
+    for table, table_counts in release["change_counts"].items():
+        lines.append(f"| {table} | {table_counts['added']} | {table_counts['removed']} | {table_counts['modified']} |")
+    lines.append("")
+    for table in changes["table"].drop_duplicates():
+        table_changes = changes[changes["table"] == table]
+        notable = [_describe_change(row) for row in table_changes.itertuples(index=False)]
+        shown = notable[:NOTABLE_CHANGES_PER_TABLE]
+        lines.append(f"**{table}**")
+        lines.append("")
+        lines.extend(f"- {text}" for text in shown)
+        if len(notable) > len(shown):
+            lines.append(f"- … and {len(notable) - len(shown):,} more in `changes.csv`")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _describe_change(change) -> str:
+    if change.key == "(schema)":
+        return f"column `{change.field}` {change.change_type} ({change.old_value or ''} → {change.new_value or ''})"
+    if change.change_type == "added":
+        return f"added `{change.key}`{_label(change.new_value)}"
+    if change.change_type == "removed":
+        return f"removed `{change.key}`{_label(change.old_value)}"
+    return f"`{change.key}` {change.field}: {_short(change.old_value)} → {_short(change.new_value)}"
+
+
+def _label(record_json: str) -> str:
+    record = json.loads(record_json)
+    label = record.get("title") or record.get("name") or record.get("reason")
+    return f": {_short(json.dumps(label, ensure_ascii=False))}" if label else ""
+
+
+def _short(text: str | None, limit: int = 80) -> str:
+    text = "null" if text is None else text
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _change_counts(changes: pd.DataFrame) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    records = changes[changes["key"] != "(schema)"]
+    for table in DATA_TABLES:
+        table_changes = records[records["table"] == table]
+        counts[table] = {
+            "added": int((table_changes["change_type"] == "added").sum()),
+            "removed": int((table_changes["change_type"] == "removed").sum()),
+            "modified": int(table_changes.loc[table_changes["change_type"] == "modified", "key"].nunique()),
+        }
+    return counts
+
+
+def _as_of_date(tables: dict[str, pd.DataFrame]) -> str:
+    captured = tables["profile_snapshots"]["captured_date"]
+    return str(captured.max()) if len(captured) else "0001-01-01"
+
+
+def _next_release_id(as_of_date: str, existing: set[str]) -> str:
+    if as_of_date not in existing:
+        return as_of_date
+    sequence = 2
+    while f"{as_of_date}.{sequence}" in existing:
+        sequence += 1
+    return f"{as_of_date}.{sequence}"
+
+
+def _same_data(staging: Path, previous_dir: Path) -> bool:
+    """True when every data file of the new release has the bytes of the previous release's."""
+    for table in DATA_TABLES:
+        for file_format in formats.FORMATS:
+            name = formats.table_file(table, file_format)
+            if not (previous_dir / name).is_file() or sha256_file(staging / name) != sha256_file(previous_dir / name):
+                return False
+    return True
+
+
+def _check_shrink(previous: dict[str, pd.DataFrame], current: dict[str, pd.DataFrame], max_shrink: float) -> None:
+    problems = []
+    for table in GATED_TABLES:
+        before, after = len(previous.get(table, ())), len(current[table])
+        if before and (before - after) / before > max_shrink:
+            problems.append(f"{table} would shrink from {before:,} to {after:,} rows ({(before - after) / before:.0%} > {max_shrink:.0%})")
+    gone = sorted(set(previous.get("profiles", pd.DataFrame({"profile_id": []}))["profile_id"]) - set(current["profiles"]["profile_id"]))
+    if gone:
+        problems.append(f"profiles would disappear: {', '.join(gone[:20])}")
+    if problems:
+        raise PublishGateError(
+            "publish refused (rerun with --allow-shrink if this is intended):\n  " + "\n  ".join(problems)
+        )
+
+
+def _switch_latest(output_dir: Path, release_dir: Path) -> None:
+    """Replace latest/ with a copy of `release_dir`: copy aside, then two renames."""
+    new, old, latest = output_dir / _LATEST_NEW, output_dir / _LATEST_OLD, output_dir / LATEST_DIRNAME
+    for leftover in (new, old):
+        if leftover.exists():
+            shutil.rmtree(leftover)
+    shutil.copytree(release_dir, new)
+    fsync_tree(new)
+    if latest.exists():
+        os.rename(latest, old)
+    os.rename(new, latest)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def _write_json(path: Path, value: object) -> None:
+    _write_text(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def _write_text(path: Path, text: str) -> None:
+    write_atomic(path, text.encode("utf-8"))

@@ -1,0 +1,110 @@
+"""Run the pandera schemas lazily: failing rows become rejects, table-level failures stop the run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pandera.errors
+
+import schemas
+
+STAGE = "validate"
+# Failures that are about the table as a whole, not one row: a duplicate key is two rows each
+# fine on their own, and a wrong column or dtype is a bug in our code, not bad data.
+_TABLE_LEVEL_CHECKS = ("field_uniqueness", "multiple_fields_uniqueness", "unique", "column_in_schema",
+                       "column_in_dataframe", "column_ordered", "dtype(", "coerce_dtype")
+_MAX_VALUE_CHARS = 80
+_MAX_KEYS_SHOWN = 20
+
+
+class TableValidationError(RuntimeError):
+    """Table-level failures (duplicate keys, broken references, wrong columns): nothing is published."""
+
+
+@dataclass
+class Validated:
+    """A validated table and, per failing row index, the reasons it failed."""
+
+    frame: pd.DataFrame
+    row_failures: dict[int, list[str]] = field(default_factory=dict)
+    table_failures: list[str] = field(default_factory=list)
+
+
+def validate_table(table: str, frame: pd.DataFrame) -> Validated:
+    """Validate lazily (every failure in one pass); split failing rows from the rest."""
+    model = schemas.TABLES[table].model
+    try:
+        model.validate(frame, lazy=True)
+    except pandera.errors.SchemaErrors as errors:
+        return _split_failures(table, frame, errors.failure_cases)
+    return Validated(frame)
+
+
+def raise_table_failures(failures: list[str]) -> None:
+    """Stop the run with one readable report of every table-level failure."""
+    if failures:
+        raise TableValidationError("validation failed; nothing was published:\n  " + "\n  ".join(failures))
+
+
+def check_references(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Cross-table checks: foreign keys resolve, and each profile's papers_extracted matches its authorships."""
+    failures: list[str] = []
+    for name, table in schemas.TABLES.items():
+        for columns, target, target_columns in table.foreign_keys:
+            if name not in tables or target not in tables:
+                continue
+            source_keys = tables[name][list(columns)].drop_duplicates()
+            target_keys = tables[target][list(target_columns)].drop_duplicates()
+            target_keys.columns = list(columns)
+            missing = source_keys.merge(target_keys, how="left", indicator=True)
+            missing = missing[missing["_merge"] == "left_only"]
+            if len(missing):
+                shown = ", ".join("/".join(map(str, row)) for row in missing[list(columns)].head(_MAX_KEYS_SHOWN).itertuples(index=False))
+                failures.append(f"{name}: {len(missing)} row(s) point at no {target} row: {shown}")
+    if "profiles" in tables and "authorships" in tables:
+        counted = tables["authorships"].groupby("profile_id").size()
+        profiles = tables["profiles"].set_index("profile_id")
+        expected = counted.reindex(profiles.index, fill_value=0)
+        wrong = profiles.index[profiles["papers_extracted"] != expected]
+        if len(wrong):
+            failures.append(
+                "profiles: papers_extracted differs from the number of authorships for "
+                + ", ".join(f"{pid} ({profiles.at[pid, 'papers_extracted']} vs {expected[pid]})" for pid in wrong[:_MAX_KEYS_SHOWN])
+            )
+    return failures
+
+
+def _split_failures(table: str, frame: pd.DataFrame, failure_cases: pd.DataFrame) -> Validated:
+    key = list(schemas.TABLES[table].primary_key)
+    row_failures: dict[int, list[str]] = {}
+    table_failures: list[str] = []
+    for case in failure_cases.itertuples(index=False):
+        check = str(case.check)
+        column = case.column if isinstance(case.column, str) else None
+        is_row = case.index is not None and not pd.isna(case.index) and not check.startswith(_TABLE_LEVEL_CHECKS)
+        if is_row:
+            index = int(case.index)
+            # A dataframe-level check reports one case per column; name the check once per row.
+            where = f"column {column}" if column and case.schema_context == "Column" else "row"
+            value = case.failure_case if case.schema_context == "Column" else _row_values(frame, index, column)
+            reason = f"failed check {check} on {where}: found {_short(value)}"
+            reasons = row_failures.setdefault(index, [])
+            if reason not in reasons and not any(r.startswith(f"failed check {check} on row") for r in reasons if where == "row"):
+                reasons.append(reason)
+        else:
+            keys = ""
+            if case.index is not None and not pd.isna(case.index) and int(case.index) in frame.index:
+                keys = " at key " + "/".join(str(frame.at[int(case.index), column_name]) for column_name in key)
+            table_failures.append(f"{table}: failed check {check} on {column or 'table'}{keys}: found {_short(case.failure_case)}")
+    clean = frame.drop(index=list(row_failures))
+    return Validated(clean, row_failures, sorted(set(table_failures)))
+
+
+def _row_values(frame: pd.DataFrame, index: int, column: str | None) -> str:
+    return f"{column}={frame.at[index, column]!r}" if column else "the row"
+
+
+def _short(value: object) -> str:
+    text = repr(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 1] + "…"

@@ -1,0 +1,87 @@
+"""The `papers` table: one row per paper, however many profiles list it."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from schemas import fields
+
+CODE_STATUSES = ("linked", "badge_only", "mentioned", "none")
+CODE_HOSTS = ("github.com", "gitlab.com", "bitbucket.org", "codeberg.org", "huggingface.co")
+CODE_URL_PATTERN = re.compile(
+    r"^https?://(?:www\.)?(?:" + "|".join(re.escape(host) for host in CODE_HOSTS) + r")/[^\s{}\\<>\"]+[^\s{}\\<>\".,;:!?)\]']$"
+)
+AFFILIATION_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._\-]*$")
+
+
+class Paper(pa.DataFrameModel):
+    """A paper as shown on the site, with derived category, date and code fields; key `paper_id`."""
+
+    paper_id: Series[str] = fields.paper_id(unique=True)
+    title: Series[str] = pa.Field(str_length={"min_value": 1}, description="Title as shown (one line, verbatim).")
+    abstract: Series[str] = pa.Field(nullable=True, description="Abstract as shown; null when the page shows none.")
+    category: Series[str] = fields.category_code("Category as shown on the site (`LG`).")
+    arxiv_category: Series[str] = fields.category_code("arXiv category id (`cs.LG`); the site code verbatim when unknown.")
+    category_name: Series[str] = pa.Field(nullable=True, description="arXiv category name (`Machine Learning`); null when the code is unknown.")
+    published_date: Series[fields.DATE] = pa.Field(description="Date shown on the site, ISO; year-less dates take the capture's year.")
+    year: Series[int] = pa.Field(ge=1900, description="Year of `published_date`.")
+    is_year_inferred: Series[bool] = pa.Field(description="True when the site showed no year and it was inferred from the capture date.")
+    authors: Series[object] = fields.string_list("Authors as shown (at most 3), in order.")
+    is_author_list_truncated: Series[bool] = pa.Field(description="True when the site shows `et al.` after the names.")
+    n_authors_shown: Series[int] = pa.Field(in_range={"min_value": 1, "max_value": 3}, description="Number of author names shown.")
+    first_author: Series[str] = pa.Field(str_length={"min_value": 1}, description="First author shown.")
+    affiliations: Series[object] = fields.string_list("Affiliation slugs shown after `·` (`pku`, `eth-zurich`).")
+    has_code_badge: Series[bool] = pa.Field(description="True when the site shows its `Code` badge.")
+    code_urls: Series[object] = fields.string_list("Code repository URLs found in the abstract (normalised, de-duplicated).")
+    code_status: Series[str] = pa.Field(isin=CODE_STATUSES, description="linked (a URL), badge_only (badge, no URL), mentioned (abstract says code is available, no link), none.")
+    n_profiles: Series[int] = pa.Field(ge=1, description="Number of published profiles listing this paper.")
+    captured_date: Series[fields.DATE] = fields.captured_date("Capture date of the listing the fields were read from (the newest).")
+    source_file: Series[str] = fields.source_file("Archived raw file the fields were read from.")
+    source_line: Series[int] = pa.Field(ge=1, description="1-based line of the paper's header line in `source_file`.")
+
+    class Config:
+        strict = True
+        ordered = True
+
+    @pa.check("published_date", name="published_date_not_before_1900", error=f"published_date before {fields.EARLIEST_DATE}")
+    def published_after_1900(cls, dates: pd.Series) -> pd.Series:
+        return dates >= pd.Timestamp(fields.EARLIEST_DATE).date()
+
+    @pa.dataframe_check(name="published_date_not_after_capture", error="published_date after captured_date")
+    def published_before_capture(cls, df: pd.DataFrame) -> pd.Series:
+        return df["published_date"] <= df["captured_date"]
+
+    @pa.dataframe_check(name="year_matches_published_date", error="year differs from the year of published_date")
+    def year_matches_date(cls, df: pd.DataFrame) -> pd.Series:
+        return df["published_date"].dt.year.astype("int64") == df["year"]
+
+    @pa.check("authors", name="authors_are_names", error="authors must be a list of 1 to 3 non-empty names")
+    def authors_are_names(cls, authors: pd.Series) -> pd.Series:
+        return authors.map(lambda names: isinstance(names, list) and 1 <= len(names) <= 3 and all(isinstance(n, str) and n for n in names))
+
+    @pa.dataframe_check(name="author_counts_consistent", error="n_authors_shown and first_author must agree with authors")
+    def authors_consistent(cls, df: pd.DataFrame) -> pd.Series:
+        return (df["authors"].map(len) == df["n_authors_shown"]) & (df["authors"].str[0] == df["first_author"])
+
+    @pa.check("affiliations", name="affiliations_are_slugs", error="affiliations must be slugs like `eth-zurich`")
+    def affiliations_are_slugs(cls, affiliations: pd.Series) -> pd.Series:
+        return affiliations.map(lambda slugs: isinstance(slugs, list) and all(AFFILIATION_PATTERN.match(s) for s in slugs))
+
+    @pa.check("code_urls", name="code_urls_on_code_hosts", error="code_urls must be http(s) URLs on a known code host")
+    def code_urls_on_hosts(cls, urls: pd.Series) -> pd.Series:
+        return urls.map(lambda values: isinstance(values, list) and len(set(values)) == len(values) and all(CODE_URL_PATTERN.match(u) for u in values))
+
+    @pa.dataframe_check(name="code_status_consistent", error="code_status must follow code_urls and has_code_badge")
+    def code_status_consistent(cls, df: pd.DataFrame) -> pd.Series:
+        has_urls = df["code_urls"].map(len) > 0
+        status = df["code_status"]
+        return (
+            (has_urls == (status == "linked"))
+            & ((status == "badge_only") <= df["has_code_badge"])
+            & ~((status == "mentioned") & df["has_code_badge"])
+            & ~((status == "none") & df["has_code_badge"])
+        )
