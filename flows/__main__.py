@@ -1,4 +1,4 @@
-"""Command line: `python -m flows run | check | verify | docs`."""
+"""Command line: `python -m flows run | check | verify | serve | docs`."""
 
 from __future__ import annotations
 
@@ -53,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("directory", nargs="?", type=Path, default=settings.DEFAULT_OUTPUT_DIR / "latest",
                         metavar="DIR", help="release folder (default: output/latest)")
     verify.set_defaults(handler=_verify)
+
+    serve = commands.add_parser("serve", help="schedule refreshes: serve a Prefect deployment with a cron schedule")
+    serve.add_argument("--cron", default="0 6 * * *", help="cron schedule of the refresh (default: daily at 06:00)")
+    serve.add_argument("--timezone", default="UTC", help="time zone of the cron schedule (default: UTC)")
+    serve.add_argument("--raw-dir", type=Path, default=settings.DEFAULT_RAW_DIR, help="raw folder the refresh reads (default: raw)")
+    serve.add_argument("--output-dir", type=Path, default=settings.DEFAULT_OUTPUT_DIR, help="output folder the refresh publishes to (default: output)")
+    serve.set_defaults(handler=_serve)
 
     docs = commands.add_parser("docs", help="regenerate the data dictionary in README.md from schemas/")
     docs.add_argument("--check", action="store_true", help="exit 1 if README.md is out of date instead of writing it")
@@ -130,6 +137,12 @@ def _verify(args: argparse.Namespace) -> int:
     if not problems:
         print(f"{args.directory}: OK")
     return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from flows.serve import serve
+
+    return serve(cron=args.cron, timezone=args.timezone, raw_dir=args.raw_dir, output_dir=args.output_dir)
 
 
 def _docs(args: argparse.Namespace) -> int:

@@ -1,0 +1,23 @@
+"""Test session set-up: a private state folder (Prefect home, caches) so runs never share a database."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# Must happen before anything imports flows (which reads these) or prefect.
+_SESSION_STATE = Path(tempfile.mkdtemp(prefix="paper-profiles-test-state-"))
+os.environ["PAPER_PROFILES_STATE_DIR"] = str(_SESSION_STATE)
+os.environ["PREFECT_HOME"] = str(_SESSION_STATE / "prefect")
+
+import pytest  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SEED_PROFILE = REPO_ROOT / "raw" / "profiles" / "zhi-hong-deng" / "2026-11-26.txt"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def state_dir() -> Path:
+    return _SESSION_STATE
