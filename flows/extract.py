@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flows.categories import is_known_category
 from flows.checksums import sha256_bytes
 from flows.settings import MAX_LINE_CHARS, MAX_RAW_FILE_BYTES
 
@@ -44,7 +45,9 @@ _HEADER_METRICS = {
     "novelty_pct": re.compile(r"^Novelty(?P<value>\d+)%$"),
     "ai_score": re.compile(r"^AI Score(?P<value>\d+)$"),
 }
-_CATEGORY_LINE = re.compile(r"^[A-Za-z][A-Za-z.\-]{0,30}$")
+# The site's short code (`LG`), or a full arXiv id we know: a bare `h-indexabc` is a damaged
+# metric line, not a category.
+_SHORT_CATEGORY = re.compile(r"^[A-Z]{2,3}$")
 _THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+$|^\d+$")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _AFFILIATION_SLUG = re.compile(r"^[a-z0-9][a-z0-9._\-]*$")
@@ -159,13 +162,14 @@ def parse_profile(text: str, source_file: str, captured_date: dt.date, sha256: s
         return extraction
     header_indexes = [index for index, line in enumerate(lines) if index > name_index and _starts_block(line)]
     name = lines[name_index]
-    if _starts_block(name) or len(name) > MAX_AUTHOR_NAME_CHARS * 2 or _matches_header_metric(name):
+    if _starts_block(name):
+        # The file opens with a paper: each block is still read, so that each is accounted for
+        # (rejected below for want of a profile to join).
+        header_indexes.insert(0, name_index)
+    elif len(name) > MAX_AUTHOR_NAME_CHARS * 2 or _matches_header_metric(name):
         extraction.rejects.append(
             _reject(source_file, name_index + 1, RECORD_FILE, f"expected a profile name, found {_quote(name)}", name)
         )
-        if _starts_block(name):
-            header_indexes.insert(0, name_index)
-        # The blocks are still read so that each is accounted for, but they have no profile to join.
     else:
         extraction.profile = {"name": name, "name_line": name_index + 1}
     body_start = header_indexes[0] if header_indexes else len(lines)
@@ -294,7 +298,7 @@ def _read_header_line(line: str) -> tuple[str | None, object]:
         if match := pattern.match(line):
             value = _read_count(match["value"])
             return (field_name, value) if value is not None else (None, None)
-    if _CATEGORY_LINE.match(line):
+    if _SHORT_CATEGORY.match(line) or is_known_category(line):
         return "primary_category", line
     return None, None
 
