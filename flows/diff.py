@@ -73,9 +73,12 @@ def _record_changes(release_id: str, table: str, old: pd.DataFrame, new: pd.Data
     if len(common):
         old_common = old_keyed.loc[common, shared_columns]
         new_common = new_keyed.loc[common, shared_columns]
+        differs = pd.DataFrame({column: _differs(old_common[column], new_common[column]) for column in shared_columns}, index=common)
+        content = [column for column in shared_columns if column not in schemas.provenance_columns(table)]
+        # A recapture that only moved provenance (new file, new line numbers) is no change.
+        changed_records = differs[content].any(axis=1) if content else pd.Series(False, index=common)
         for column in shared_columns:
-            differs = _differs(old_common[column], new_common[column])
-            for record_key in common[differs]:
+            for record_key in common[differs[column] & changed_records]:
                 rows.append(
                     _change(release_id, table, record_key, column, "modified",
                             _dumps(old_common.at[record_key, column]), _dumps(new_common.at[record_key, column]))
@@ -107,7 +110,9 @@ def _differs(old: pd.Series, new: pd.Series) -> pd.Series:
 
 
 def _key_strings(frame: pd.DataFrame, key: list[str]) -> pd.Index:
-    parts = [frame[column].map(lambda value: str(json_value(value))) for column in key]
+    # .astype(str): on an empty frame .map keeps the column's dtype (int64 `line` of rejects),
+    # and str + int64 raises.
+    parts = [frame[column].map(lambda value: str(json_value(value))).astype(str) for column in key]
     joined = parts[0]
     for part in parts[1:]:
         joined = joined + KEY_SEPARATOR + part

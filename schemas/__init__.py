@@ -62,6 +62,11 @@ TABLES: dict[str, Table] = {
 _SCHEMAS = {name: table.model.to_schema() for name, table in TABLES.items()}
 
 
+def provenance_columns(table: str) -> list[str]:
+    """Columns that say where a record was read from rather than what it says."""
+    return [name for name, column in TABLES[table].schema.columns.items() if (column.metadata or {}).get("provenance")]
+
+
 def is_list_column(column: pa.Column) -> bool:
     return (column.metadata or {}).get("logical_type") == LIST["logical_type"]
 
@@ -94,7 +99,7 @@ def arrow_schema(table: str) -> pyarrow.Schema:
 
 def empty_frame(table: str) -> pd.DataFrame:
     """A zero-row frame with the table's columns and dtypes."""
-    return conform(table, pd.DataFrame({name: [] for name in TABLES[table].columns}))
+    return conform(table, pd.DataFrame({name: pd.Series([], dtype=object) for name in TABLES[table].columns}))
 
 
 def conform(table: str, frame: pd.DataFrame) -> pd.DataFrame:

@@ -33,7 +33,7 @@ class Authorship(pa.DataFrameModel):
     captured_date: Series[fields.DATE] = fields.captured_date()
     source_file: Series[str] = fields.source_file()
     source_sha256: Series[str] = fields.source_sha256()
-    source_line: Series[int] = pa.Field(ge=1, description="1-based line of the paper's header line in `source_file`.")
+    source_line: Series[int] = fields.source_line()
 
     class Config:
         strict = True
@@ -51,6 +51,7 @@ class Authorship(pa.DataFrameModel):
             & (df["is_first_author"] == (position == 1).fillna(False).astype(bool))
             & ((role != "sole") | ((position == 1).fillna(False) & ~truncated))
             & ((role != "first") | (position == 1).fillna(False))
+            & ((role != "middle") | (position > 1).fillna(False))
             & ((role != "last") | (~truncated & (position > 1).fillna(False)))
             & ((role != "hidden") | truncated)
             & ((role != "absent") | ~truncated)

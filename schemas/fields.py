@@ -12,6 +12,9 @@ DATE = pd.ArrowDtype(pa_arrow.date32())
 NULLABLE_INT = pd.Int64Dtype()
 NULLABLE_FLOAT = pd.Float64Dtype()
 LIST = {"logical_type": "list"}
+# Provenance columns say where a record was read from. A recapture moves them without changing
+# the record, so the changelog lists them only alongside a change of the record's content.
+PROVENANCE = {"provenance": True}
 
 PROFILE_ID_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 PAPER_ID_PATTERN = r"^[0-9a-f]{16}$"
@@ -31,15 +34,19 @@ def paper_id(description: str = "Paper id: 16 hex digits of sha256 over the fold
 
 
 def captured_date(description: str = "Date the raw profile page was captured.") -> object:
-    return pa.Field(description=description)
+    return pa.Field(description=description, metadata=PROVENANCE)
 
 
 def source_file(description: str = "Archived raw file the record was read from, relative to raw/.") -> object:
-    return pa.Field(str_matches=SOURCE_FILE_PATTERN, description=description)
+    return pa.Field(str_matches=SOURCE_FILE_PATTERN, description=description, metadata=PROVENANCE)
 
 
 def source_sha256(description: str = "sha256 of the archived raw file.") -> object:
-    return pa.Field(str_matches=SHA256_PATTERN, description=description)
+    return pa.Field(str_matches=SHA256_PATTERN, description=description, metadata=PROVENANCE)
+
+
+def source_line(description: str = "1-based line of the paper's header line in `source_file`.") -> object:
+    return pa.Field(ge=1, description=description, metadata=PROVENANCE)
 
 
 def count(description: str) -> object:

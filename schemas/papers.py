@@ -41,7 +41,7 @@ class Paper(pa.DataFrameModel):
     n_profiles: Series[int] = pa.Field(ge=1, description="Number of published profiles listing this paper.")
     captured_date: Series[fields.DATE] = fields.captured_date("Capture date of the listing the fields were read from (the newest).")
     source_file: Series[str] = fields.source_file("Archived raw file the fields were read from.")
-    source_line: Series[int] = pa.Field(ge=1, description="1-based line of the paper's header line in `source_file`.")
+    source_line: Series[int] = fields.source_line()
 
     class Config:
         strict = True
