@@ -52,8 +52,9 @@ _THOUSANDS = re.compile(r"^\d{1,3}(?:,\d{3})+$|^\d+$")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _AFFILIATION_SLUG = re.compile(r"^[a-z0-9][a-z0-9._\-]*$")
 # Letters (any script), then letters, spaces, apostrophes, hyphens and dots: `Zoë O'Brien`,
-# `Marc'Aurelio Ranzato`, `Jean-Luc Godard`, `J. Smith`.
-_AUTHOR_NAME = re.compile(r"^[^\W\d_][^\W\d_ '’.\-]*(?:[ '’.\-]+[^\W\d_]*)*\.?$")
+# `Marc'Aurelio Ranzato`, `Jean-Luc Godard`, `J. Smith`. One character class per step and no
+# nested repeats: `(?:[ .-]+[^\W\d_]*)*` backtracked exponentially on `a-----…-1` (a hang).
+_AUTHOR_NAME = re.compile(r"^[^\W\d_](?:[^\W\d_]|[ '’.\-])*$")
 _QUOTE_CHARS = 60
 
 
@@ -270,9 +271,11 @@ def _parse_header(lines: list[str], start: int, end: int, extraction: Extraction
         line = lines[index]
         if not line:
             continue
-        field_name, value = _read_header_line(line)
+        field_name, value = _read_header_line(line) if len(line) <= MAX_LINE_CHARS else (None, None)
         problem = None
-        if field_name is None:
+        if len(line) > MAX_LINE_CHARS:
+            problem = f"expected lines of at most {MAX_LINE_CHARS:,} characters, found {len(line):,}"
+        elif field_name is None:
             problem = (
                 "expected a header line (category, h-index<n>, <n>papers, <n>citations, Novelty<n>%,"
                 f" AI Score<n> or '<n> Papers'), found {_quote(line)}"

@@ -48,6 +48,7 @@ def ingest_inbox(raw_dir: Path, captured_date: dt.date | None = None, today: dt.
     A file that cannot be archived stays in the inbox and is reported as a reject.
     """
     result = IngestResult()
+    _remove_unfinished_copies(raw_dir)
     inbox = raw_dir / INBOX_DIRNAME
     if not inbox.is_dir():
         return result
@@ -56,6 +57,9 @@ def ingest_inbox(raw_dir: Path, captured_date: dt.date | None = None, today: dt.
             continue
         source_file = f"{INBOX_DIRNAME}/{path.name}"
         try:
+            if path.is_symlink():
+                # A link could point anywhere on the machine; only files dropped in are archived.
+                raise RawFileError(1, "expected a regular file, found a symbolic link (copy the capture in instead)")
             archived, duplicate = _archive(raw_dir, path, capture_date_for(path, captured_date, today))
         except RawFileError as error:
             result.rejects.append(
@@ -127,6 +131,7 @@ def _archive(raw_dir: Path, path: Path, captured_date: dt.date) -> tuple[str, bo
         if sha256_file(target) == sha256:
             if not metadata_path.exists():  # a run killed between archiving and recording
                 write_atomic(metadata_path, _metadata_bytes(metadata))
+            os.chmod(target, 0o444)  # ... or between recording and making it read-only
             return source_file, True
         raise RawFileError(
             1, f"expected a new capture, found a different capture of {profile_id} on {captured_date} already"
@@ -145,6 +150,13 @@ def _archive(raw_dir: Path, path: Path, captured_date: dt.date) -> tuple[str, bo
     if sha256_bytes(target.read_bytes()) != sha256:
         raise RawFileError(1, f"expected the archived copy {source_file} to verify, found a different sha256")
     return source_file, False
+
+
+def _remove_unfinished_copies(raw_dir: Path) -> None:
+    """Delete the temporary copies a killed run left in the archive (no run is under way: flows/lock.py)."""
+    for pattern in ("*/.*.partial", "*/.*.tmp"):
+        for leftover in (raw_dir / PROFILES_DIRNAME).glob(pattern):
+            leftover.unlink()
 
 
 def _metadata_bytes(metadata: dict) -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
 import re
@@ -26,6 +28,8 @@ CHANGELOG = "CHANGELOG.md"
 STAGING_PREFIX = ".staging-"
 _LATEST_NEW = ".latest-new"
 _LATEST_OLD = ".latest-old"
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
 GATED_TABLES = ("profiles", "papers", "authorships", "profile_snapshots")
 NOTABLE_CHANGES_PER_TABLE = 25
 _REASON_KIND = re.compile(r"^[^:]+:\d+: (?P<kind>.*?)(?:, found .*|: found .*)?$", re.DOTALL)
@@ -78,11 +82,16 @@ def recover(output_dir: Path) -> list[str]:
         newest = releases_dir / releases[0]["release_id"]
         sums = package.CHECKSUMS
         if not (latest / sums).is_file() or (latest / sums).read_bytes() != (newest / sums).read_bytes():
+            # Killed after listing the release: CHANGELOG.md may not mention it yet either.
+            write_changelog(output_dir)
             _switch_latest(output_dir, newest)
-            cleaned.append(f"restored {LATEST_DIRNAME}/ from release {newest.name}")
+            cleaned.append(f"restored {LATEST_DIRNAME}/ and {CHANGELOG} from release {newest.name}")
     for leftover in (output_dir / _LATEST_NEW, output_dir / _LATEST_OLD):
         if leftover.exists():
             shutil.rmtree(leftover)
+    for leftover in sorted(output_dir.glob(".*.tmp")):  # write_atomic's temporaries (one run at a time: flows/lock.py)
+        leftover.unlink()
+        cleaned.append(f"removed unfinished temporary file {leftover.name}")
     return cleaned
 
 
@@ -109,6 +118,8 @@ def publish_release(
     releases = read_releases(output_dir)
     previous = releases[0] if releases else None
     previous_dir = output_dir / RELEASES_DIRNAME / previous["release_id"] if previous else None
+    if not len(built.tables["profile_snapshots"]) and not len(built.tables["rejects"]):
+        return PublishResult(None, "no archived captures yet: nothing to publish")
     as_of_date = _as_of_date(built.tables)
     release_id = _next_release_id(as_of_date, {release["release_id"] for release in releases})
     staging = output_dir / f"{STAGING_PREFIX}{release_id}"
@@ -261,7 +272,11 @@ def _change_counts(changes: pd.DataFrame) -> dict[str, dict[str, int]]:
 
 def _as_of_date(tables: dict[str, pd.DataFrame]) -> str:
     captured = tables["profile_snapshots"]["captured_date"]
-    return str(captured.max()) if len(captured) else "0001-01-01"
+    if len(captured):
+        return str(captured.max())
+    # Only rejects (every capture unreadable): date the release by the newest archived file name.
+    dates = tables["rejects"]["source_file"].str.extract(r"(\d{4}-\d{2}-\d{2})", expand=False).dropna()
+    return str(dates.max()) if len(dates) else "0001-01-01"
 
 
 def _next_release_id(as_of_date: str, existing: set[str]) -> str:
@@ -299,18 +314,37 @@ def _check_shrink(previous: dict[str, pd.DataFrame], current: dict[str, pd.DataF
 
 
 def _switch_latest(output_dir: Path, release_dir: Path) -> None:
-    """Replace latest/ with a copy of `release_dir`: copy aside, then two renames."""
+    """Replace latest/ with a copy of `release_dir`: copy aside, then swap atomically (or two renames)."""
     new, old, latest = output_dir / _LATEST_NEW, output_dir / _LATEST_OLD, output_dir / LATEST_DIRNAME
     for leftover in (new, old):
         if leftover.exists():
             shutil.rmtree(leftover)
     shutil.copytree(release_dir, new)
     fsync_tree(new)
+    if latest.exists() and _exchange(new, latest):
+        shutil.rmtree(new)  # now the previous latest/
+        return
     if latest.exists():
         os.rename(latest, old)
     os.rename(new, latest)
     if old.exists():
         shutil.rmtree(old)
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two directories in one step (Linux renameat2 RENAME_EXCHANGE); False where unsupported.
+
+    With two renames, a run killed between them leaves no latest/ at all until the next run.
+    """
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False  # an old kernel or a filesystem that cannot exchange
+    raise OSError(error, os.strerror(error), str(second))
 
 
 def _write_json(path: Path, value: object) -> None:

@@ -21,6 +21,9 @@ PARSER_VERSION = "1"
 MAX_RAW_FILE_BYTES = int(os.environ.get("PAPER_PROFILES_MAX_RAW_FILE_BYTES", 50 * 1024 * 1024))
 MAX_LINE_CHARS = int(os.environ.get("PAPER_PROFILES_MAX_LINE_CHARS", 100_000))
 
+# A run that finds another run of the same project under way waits this long for it (flows/lock.py).
+LOCK_TIMEOUT_SECONDS = float(os.environ.get("PAPER_PROFILES_LOCK_TIMEOUT_SECONDS", 600))
+
 # Publish gate: refuse a release in which a table loses more than this share of its rows.
 DEFAULT_MAX_SHRINK = 0.10
 
