@@ -13,6 +13,7 @@ from flows import settings
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_GATE_REFUSED = 3
+EXIT_LOCKED = 4
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     from flows import pipeline
+    from flows.lock import RunLockedError
     from flows.publish import PublishGateError
     from flows.tables import AccountingError
     from flows.validate import TableValidationError
@@ -87,13 +89,17 @@ def _run(args: argparse.Namespace) -> int:
     except PublishGateError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_GATE_REFUSED
+    except RunLockedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_LOCKED
     except (TableValidationError, AccountingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_PROBLEMS
     print(summary["message"])
-    for problem in summary["inbox_problems"]:
+    problems = summary["fetch_problems"] + summary["inbox_problems"]
+    for problem in problems:
         print(problem, file=sys.stderr)
-    return EXIT_PROBLEMS if summary["inbox_problems"] else EXIT_OK
+    return EXIT_PROBLEMS if problems else EXIT_OK
 
 
 def _task_runner(args: argparse.Namespace):
@@ -103,22 +109,44 @@ def _task_runner(args: argparse.Namespace):
         if args.dask_address:
             return DaskTaskRunner(address=args.dask_address)
         return DaskTaskRunner(cluster_kwargs={"n_workers": args.workers, "threads_per_worker": 1, "processes": True})
-    from prefect.task_runners import ThreadPoolTaskRunner
+    from prefect.task_runners import ProcessPoolTaskRunner
 
-    return ThreadPoolTaskRunner(max_workers=args.workers)
+    # Processes, not threads: parsing and enrichment are pure Python, so threads share one core (GIL).
+    _share_embedded_server()
+    return ProcessPoolTaskRunner(max_workers=args.workers)
+
+
+def _share_embedded_server() -> None:
+    """Start Prefect's embedded API now and give its address to the pool's worker processes.
+
+    A spawned worker that finds no PREFECT_API_URL starts an embedded server of its own (~8 s and
+    ~200 MB each); this process reuses the one started here (Prefect keeps one per process).
+    """
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():
+        return
+    server = SubprocessASGIServer()
+    server.start()
+    os.environ["PREFECT_API_URL"] = server.api_url
 
 
 def _check(args: argparse.Namespace) -> int:
-    from flows.extract import extract_bytes
+    from flows.extract import RawFileError, extract_bytes, read_raw_file
     from flows.ingest import capture_date_for
 
     failed = False
     for path in args.files:
         display = str(path)
         try:
-            data = path.read_bytes()
+            data, _ = read_raw_file(path)  # refuses a file over the size limit before reading it
         except OSError as error:
             print(f"{display}:1: cannot read: {error.strerror}")
+            failed = True
+            continue
+        except RawFileError as error:
+            print(f"{display}:{error.line}: {error.message}")
             failed = True
             continue
         extraction = extract_bytes(data, display, capture_date_for(path, args.captured_date))

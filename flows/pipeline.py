@@ -7,15 +7,52 @@ import math
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.tasks import exponential_backoff
+from prefect.utilities.annotations import quote, unmapped
 
-from flows import incremental, ingest, publish, report, settings, site
+from flows import incremental, ingest, lock, publish, report, settings, site, sources
 from flows.extract import Extraction
 from flows.ingest import IngestResult, Snapshot
 from flows.publish import PublishResult
-from flows.tables import BuiltTables, build_tables
+from flows.enrich import Enriched
+from flows.tables import BuiltTables, build_tables, current_files, enrich_current
 
 DEFAULT_BATCH_SIZE = 500
+
+
+def _fetch_may_succeed_later(task, task_run, state) -> bool:
+    return sources.is_transient(state.result(raise_on_failure=False))
+
+
+@task(
+    cache_policy=NO_CACHE,
+    # Network I/O: retried with exponential backoff, and only on timeouts, refused connections,
+    # 5xx and 429, which often pass on their own; a 404 or an oversized page would fail again.
+    retries=sources.FETCH_RETRIES,
+    retry_delay_seconds=exponential_backoff(backoff_factor=sources.FETCH_BACKOFF_SECONDS),
+    retry_condition_fn=_fetch_may_succeed_later,
+)
+def fetch_source(source: sources.Source, raw_dir: Path) -> str:
+    """Fetch one listed URL into raw/inbox/ (a task per URL, so each is retried on its own)."""
+    return sources.fetch_to_inbox(source, raw_dir).name
+
+
+def fetch_stage(raw_dir: Path) -> list[str]:
+    """Fetch the URLs of raw/sources.txt, if any; returns the problems. A failed fetch never stops the run."""
+    listed, problems = sources.read_sources(raw_dir / sources.SOURCES_FILENAME)
+    futures = fetch_source.map(listed, raw_dir=unmapped(raw_dir)) if listed else []
+    for source, future in zip(listed, futures):
+        future.wait()
+        if not future.state.is_completed():
+            problems.append(f"{source.origin}: fetching {source.url} failed: {future.state.result(raise_on_failure=False)}")
+    for problem in problems:
+        get_run_logger().warning("%s", problem)
+    if problems:
+        create_markdown_artifact("# URL sources not fetched\n\n" + "\n".join(f"- {problem}" for problem in problems) + "\n",
+                                 key="fetch-problems", description="URLs of raw/sources.txt that could not be fetched")
+    return problems
 
 
 @task(cache_policy=NO_CACHE)
@@ -25,18 +62,18 @@ def ingest_stage(raw_dir: Path, captured_date: dt.date | None) -> IngestResult:
 
 
 @task(cache_policy=NO_CACHE)
-def extract_batch(snapshots: list[Snapshot], use_cache: bool) -> tuple[list[Extraction], int]:
-    """Extract one batch of archived files (cached per file content)."""
+def extract_batch(snapshots: list[Snapshot], current: set[str], use_cache: bool) -> tuple[list[Extraction], dict[str, Enriched], int]:
+    """Extract one batch of archived files (cached per file content) and enrich its current captures."""
     cache = incremental.ExtractionCache(settings.STATE_DIR) if use_cache else None
     extractions, parsed = incremental.extract_snapshots(snapshots, cache)
     get_run_logger().info("batch of %d files: %d parsed, %d from cache", len(snapshots), parsed, len(snapshots) - parsed)
-    return extractions, parsed
+    return extractions, enrich_current(extractions, current), parsed
 
 
 @task(cache_policy=NO_CACHE)
-def build_stage(extractions: list[Extraction]) -> BuiltTables:
-    """Validate headers, enrich, validate rows (failing rows to rejects), check keys and references."""
-    return build_tables(extractions)
+def build_stage(extractions: list[Extraction], enriched: dict[str, Enriched]) -> BuiltTables:
+    """Validate headers, validate rows (failing rows to rejects), check keys and references."""
+    return build_tables(extractions, enriched)
 
 
 @task(cache_policy=NO_CACHE)
@@ -67,18 +104,28 @@ def refresh(
 ) -> dict:
     """Refresh the dataset from raw captures; publishes a release only when something changed."""
     raw, output = Path(raw_dir), Path(output_dir)
-    ingested = ingest_stage(raw, captured_date)
-    snapshots = ingest.list_snapshots(raw)
-    fingerprint = incremental.inputs_fingerprint(snapshots)
-    if use_cache and report.is_up_to_date(settings.STATE_DIR, output, fingerprint):
-        summary = report.summary_nothing_new(ingested, snapshots)
-    else:
-        batches = [snapshots[start : start + batch_size] for start in range(0, len(snapshots), batch_size)]
-        results = extract_batch.map(batches, use_cache=use_cache).result() if batches else []
-        extractions = [extraction for batch, _ in results for extraction in batch]
-        built = build_stage(extractions)
-        published = publish_stage(built, output, fingerprint, allow_shrink, max_shrink)
-        incremental.record_build(settings.STATE_DIR, output, fingerprint, published.release_id)
-        summary = report.summary(ingested, snapshots, sum(parsed for _, parsed in results), math.ceil(len(snapshots) / batch_size), built, published)
-    report_stage(summary)
+    # One run per project at a time; a second run waits for the first (see flows/lock.py).
+    with lock.run_lock(raw, output, on_wait=get_run_logger().warning):
+        fetch_problems = fetch_stage(raw)
+        ingested = ingest_stage(raw, captured_date)
+        snapshots = ingest.list_snapshots(raw)
+        fingerprint = incremental.inputs_fingerprint(snapshots)
+        if use_cache and report.is_up_to_date(settings.STATE_DIR, output, fingerprint):
+            summary = report.summary_nothing_new(ingested, snapshots)
+        else:
+            batches = [snapshots[start : start + batch_size] for start in range(0, len(snapshots), batch_size)]
+            current = current_files(snapshots)
+            currents = [{snapshot.source_file for snapshot in batch} & current for batch in batches]
+            results = extract_batch.map(batches, currents, use_cache=use_cache).result() if batches else []
+            extractions = [extraction for batch, _, _ in results for extraction in batch]
+            enriched = {source_file: made for _, batch_enriched, _ in results for source_file, made in batch_enriched.items()}
+            # quote: Prefect would otherwise walk every paper dict of every extraction looking for futures.
+            built = build_stage(quote(extractions), quote(enriched))
+            files_parsed = sum(parsed for _, _, parsed in results)
+            del results, extractions, enriched  # every paper's text, held twice over: free it before writing
+            published = publish_stage(built, output, fingerprint, allow_shrink, max_shrink)
+            incremental.record_build(settings.STATE_DIR, output, fingerprint, published.release_id)
+            summary = report.summary(ingested, snapshots, files_parsed, math.ceil(len(snapshots) / batch_size), built, published)
+        summary = {**summary, "fetch_problems": fetch_problems}
+        report_stage(summary)
     return summary

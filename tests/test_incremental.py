@@ -1,0 +1,135 @@
+"""Incremental refreshes: nothing new parses and writes nothing; one new capture parses only that file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from flows import incremental, ingest, settings
+from flows.checksums import sha256_file
+from flows.pipeline import refresh
+from flows.synth import write_profiles
+
+FIRST_CAPTURE = dt.date(2026, 11, 26)
+# A week later: the second capture of the same profile (synth names depend only on the index).
+SECOND_CAPTURE = dt.date(2026, 12, 3)
+SEED = 11
+PROFILES = 2
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A state folder of this test's own, so no other test's cached extractions or builds count."""
+    state = tmp_path / "state"
+    monkeypatch.setattr(settings, "STATE_DIR", state)
+    return state
+
+
+def test_refresh_with_nothing_new_parses_nothing_and_writes_nothing(tmp_path: Path, state_dir: Path) -> None:
+    raw_dir, output_dir = tmp_path / "raw", tmp_path / "output"
+    write_profiles(raw_dir / "inbox", PROFILES, seed=SEED, captured_date=FIRST_CAPTURE)
+
+    first = refresh(raw_dir=str(raw_dir), output_dir=str(output_dir), captured_date=FIRST_CAPTURE)
+    assert first["files_parsed"] == PROFILES
+    assert first["release_id"] == FIRST_CAPTURE.isoformat()
+    before = _tree(output_dir)
+
+    again = refresh(raw_dir=str(raw_dir), output_dir=str(output_dir))
+
+    assert again["files_parsed"] == 0
+    assert again["release_id"] is None
+    assert "nothing new" in again["message"]
+    assert _tree(output_dir) == before  # same files, bytes and modification times
+
+
+def test_refresh_with_one_new_capture_parses_only_that_file(tmp_path: Path, state_dir: Path) -> None:
+    raw_dir, output_dir = tmp_path / "raw", tmp_path / "output"
+    write_profiles(raw_dir / "inbox", PROFILES, seed=SEED, captured_date=FIRST_CAPTURE)
+    refresh(raw_dir=str(raw_dir), output_dir=str(output_dir), captured_date=FIRST_CAPTURE)
+    [second_capture] = write_profiles(tmp_path / "later", 1, seed=SEED, captured_date=SECOND_CAPTURE)
+    shutil.move(second_capture, raw_dir / "inbox" / second_capture.name)
+
+    summary = refresh(raw_dir=str(raw_dir), output_dir=str(output_dir), captured_date=SECOND_CAPTURE)
+
+    assert summary["files_parsed"] == 1
+    assert summary["snapshots"] == PROFILES + 1
+    assert summary["release_id"] == SECOND_CAPTURE.isoformat()
+    releases = json.loads((output_dir / "releases.json").read_text("utf-8"))["releases"]
+    assert [release["release_id"] for release in releases] == [SECOND_CAPTURE.isoformat(), FIRST_CAPTURE.isoformat()]
+    assert sorted(path.name for path in (output_dir / "releases").iterdir()) == [FIRST_CAPTURE.isoformat(), SECOND_CAPTURE.isoformat()]
+
+
+def test_refresh_without_the_cache_parses_everything_and_publishes_nothing_unchanged(tmp_path: Path, state_dir: Path) -> None:
+    raw_dir, output_dir = tmp_path / "raw", tmp_path / "output"
+    write_profiles(raw_dir / "inbox", PROFILES, seed=SEED, captured_date=FIRST_CAPTURE)
+    refresh(raw_dir=str(raw_dir), output_dir=str(output_dir), captured_date=FIRST_CAPTURE)
+    feed_before = (output_dir / "releases.json").read_bytes()
+
+    summary = refresh(raw_dir=str(raw_dir), output_dir=str(output_dir), use_cache=False)
+
+    assert summary["files_parsed"] == PROFILES
+    assert summary["release_id"] is None
+    assert (output_dir / "releases.json").read_bytes() == feed_before
+    assert [path.name for path in (output_dir / "releases").iterdir()] == [FIRST_CAPTURE.isoformat()]
+
+
+def test_extraction_cache_serves_files_parsed_before(tmp_path: Path) -> None:
+    snapshots = _archived_snapshots(tmp_path)
+    cache = incremental.ExtractionCache(tmp_path / "state")
+
+    first, parsed_first = incremental.extract_snapshots(snapshots, cache)
+    second, parsed_second = incremental.extract_snapshots(snapshots, cache)
+
+    assert (parsed_first, parsed_second) == (PROFILES, 0)
+    assert second == first
+
+
+def test_torn_cache_entry_is_parsed_again(tmp_path: Path) -> None:
+    snapshots = _archived_snapshots(tmp_path)
+    cache = incremental.ExtractionCache(tmp_path / "state")
+    expected, _ = incremental.extract_snapshots(snapshots, cache)
+    [entry, *_] = sorted(cache.directory.iterdir())
+    entry.write_bytes(entry.read_bytes()[:10])  # a write cut short by a crash
+
+    extractions, parsed = incremental.extract_snapshots(snapshots, cache)
+
+    assert parsed == 1
+    assert extractions == expected
+
+
+def test_archived_file_edited_after_ingest_is_refused_and_never_cached(tmp_path: Path) -> None:
+    snapshots = _archived_snapshots(tmp_path)
+    edited = snapshots[0].path
+    os.chmod(edited, 0o644)  # ingest archives read-only
+    edited.write_bytes(edited.read_bytes() + b"\nedited by hand")
+    cache = incremental.ExtractionCache(tmp_path / "state")
+
+    for expected_parsed in (PROFILES, 1):  # the second time round only the edited file is parsed again
+        extractions, parsed = incremental.extract_snapshots(snapshots, cache)
+        assert parsed == expected_parsed
+        [reject] = extractions[0].rejects
+        assert reject["record_type"] == "file"
+        assert "archived raw text must not be edited" in reject["reason"]
+    assert len(list(cache.directory.iterdir())) == PROFILES - 1
+
+
+def _archived_snapshots(tmp_path: Path) -> list[ingest.Snapshot]:
+    raw_dir = tmp_path / "raw"
+    write_profiles(raw_dir / "inbox", PROFILES, seed=SEED, captured_date=FIRST_CAPTURE)
+    result = ingest.ingest_inbox(raw_dir, FIRST_CAPTURE)
+    assert len(result.archived) == PROFILES and not result.rejects
+    return ingest.list_snapshots(raw_dir)
+
+
+def _tree(directory: Path) -> dict[str, tuple[str, int]]:
+    """Every published file's sha256 and modification time."""
+    return {
+        path.relative_to(directory).as_posix(): (sha256_file(path), path.stat().st_mtime_ns)
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
