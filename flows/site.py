@@ -1,9 +1,388 @@
-"""The landing page of output/ (placeholder until the landing-page issue lands)."""
+"""The landing page of output/: what the dataset is, its files with checksums, the data dictionary, the changelog and charts."""
 
 from __future__ import annotations
 
+import datetime as dt
+import io
+import json
+import re
+from dataclasses import dataclass
 from pathlib import Path
+
+import jinja2
+import matplotlib
+import matplotlib.axis
+import matplotlib.dates
+import matplotlib.ticker
+import pandas as pd
+from markupsafe import Markup, escape
+from matplotlib.figure import Figure
+
+import schemas
+from flows import formats, package, publish, settings
+from flows.checksums import sha256_file
+from flows.files import write_atomic
+from schemas.authorships import AUTHOR_ROLES
+from schemas.papers import CODE_STATUSES
+
+PAGE = "index.html"
+# Per-release pages live beside the releases (output/pages/<release_id>.html), not inside them:
+# a release folder is immutable and its SHA256SUMS and datapackage.json list exactly what was
+# published. A page inside it would freeze this module's markup and matplotlib's SVG bytes into
+# every release's checksums, and releases published before the page existed could never get one.
+# Pages outside are rebuilt from output/ after every publish, so all of them stay current.
+PAGES_DIRNAME = "pages"
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+RECENT_RELEASES = 5
+NEWEST_PAPERS = 10
+TOP_CATEGORIES = 7  # more categories than this are drawn as one "other" band
+HISTORY_PROFILES = 8  # lines in the metric history; more would be unreadable
+HISTORY_METRICS = {
+    "h_index": "h-index",
+    "citations": "citations",
+    "papers_total": "papers (site total)",
+    "novelty_pct": "novelty %",
+    "ai_score": "AI score",
+}
+PACKAGE_FILES = {
+    package.DATAPACKAGE: "Frictionless descriptor: schema, bytes, sha256, rows",
+    package.CARD: "dataset card",
+    package.VALIDATION_REPORT: "validation report",
+    package.CHECKSUMS: "checksums for sha256sum -c",
+}
+OTHER_CATEGORY = "other"
+OTHER_COLOR = "#bababa"
+CATEGORY_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
+CODE_STATUS_COLORS = {"linked": "#1b7837", "badge_only": "#7fbf7b", "mentioned": "#f1a340", "none": "#d9d9d9"}
+AUTHOR_ROLE_COLORS = {"sole": "#762a83", "first": "#1f78b4", "middle": "#a6cee3", "last": "#33a02c", "hidden": "#fdbf6f", "absent": "#d9d9d9"}
+# Chart bytes are deterministic like the data files: a fixed salt for the SVG's generated ids, no
+# date or creator (library version) metadata, text kept as text (small, selectable) and never
+# parsed as TeX, since names and titles may contain `$`.
+CHART_RC = {
+    "svg.hashsalt": "paper-profiles",
+    "svg.fonttype": "none",
+    "text.parse_math": False,
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans", "Helvetica", "Arial"],
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlesize": 10,
+    "axes.titlelocation": "left",
+}
+SVG_METADATA = {"Date": None, "Creator": None}
+CHART_WIDTH_INCHES = 7.5
+_CODE_SPAN = re.compile(r"`([^`]+)`")
+_SVG_TAG = re.compile(r"<[^>]+>")
+_SVG_ID_REFERENCE = re.compile(r'(\sid="|url\(#|href="#)')
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One downloadable file of a release, as the files table lists it."""
+
+    name: str
+    href: str
+    kind: str
+    file_format: str
+    bytes: int
+    rows: int | None
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    """An inline SVG chart, or the reason there is none."""
+
+    chart_id: str
+    title: str
+    caption: str
+    svg: Markup | None
 
 
 def write_site(output_dir: Path) -> None:
-    """Write output/index.html; not built yet."""
+    """Write output/index.html and output/pages/<release_id>.html from what output/ holds."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    releases = publish.read_releases(output_dir)
+    environment = template_environment()
+    pages = {output_dir / PAGE: environment.get_template("index.html.j2").render(landing_context(output_dir, releases))}
+    for position, release in enumerate(releases):
+        newer = releases[position - 1]["release_id"] if position else None
+        context = release_context(output_dir, release, newer)
+        pages[output_dir / PAGES_DIRNAME / f"{release['release_id']}.html"] = environment.get_template("release.html.j2").render(context)
+    _remove_stale_pages(output_dir / PAGES_DIRNAME, set(pages))
+    for path, text in pages.items():
+        _write_if_changed(path, text)
+
+
+def template_environment() -> jinja2.Environment:
+    """Jinja2 with autoescape on: every text from the data is escaped, whatever the template does."""
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    environment.filters["filesize"] = filesize
+    environment.filters["thousands"] = lambda number: "" if number is None else f"{number:,}"
+    environment.filters["inline_code"] = inline_code
+    return environment
+
+
+def landing_context(output_dir: Path, releases: list[dict]) -> dict:
+    """Everything output/index.html shows: the newest release, its files and data, and the history."""
+    context = {
+        "root": "",
+        "dataset": _dataset(),
+        "releases": releases,
+        "recent_releases": releases[:RECENT_RELEASES],
+        "dictionary": data_dictionary(),
+        "latest": None,
+    }
+    if releases:
+        newest = releases[0]
+        release_dir = output_dir / newest["path"]
+        tables = {table: formats.read(table, release_dir / formats.table_file(table, "parquet")) for table in ("papers", "authorships", "profile_snapshots")}
+        context["latest"] = {
+            **newest,
+            "citation": citation(newest),
+            "files": release_files(release_dir, newest["path"]),
+            "newest_papers": newest_papers(tables["papers"]),
+        }
+        context["charts"] = charts(tables["papers"], tables["authorships"], tables["profile_snapshots"])
+    return context
+
+
+def release_context(output_dir: Path, release: dict, newer_release_id: str | None) -> dict:
+    """What output/pages/<release_id>.html shows: one release's facts, files and changes."""
+    root = "../"
+    return {
+        "root": root,
+        "dataset": _dataset(),
+        "release": {**release, "citation": citation(release), "files": release_files(output_dir / release["path"], root + release["path"])},
+        "newer_release_id": newer_release_id,
+    }
+
+
+def release_files(release_dir: Path, href_prefix: str) -> list[FileEntry]:
+    """The files of a release: data files from its datapackage.json, then the package's own files."""
+    descriptor = json.loads((release_dir / package.DATAPACKAGE).read_text("utf-8"))
+    entries = [
+        FileEntry(
+            name=resource["path"],
+            href=href_prefix + resource["path"],
+            kind=Path(resource["path"]).stem,  # `papers.csv`; older descriptors lack x-table
+            file_format=resource["format"],
+            bytes=resource["bytes"],
+            rows=resource.get(package.ROWS, resource.get(package.EXTRA_ROWS)),
+            sha256=resource["hash"].removeprefix("sha256:"),
+        )
+        for resource in descriptor["resources"]
+    ]
+    for name, description in PACKAGE_FILES.items():
+        path = release_dir / name
+        if path.is_file():
+            entries.append(FileEntry(name, href_prefix + name, description, path.suffix.lstrip(".") or "text", path.stat().st_size, None, sha256_file(path)))
+    return entries
+
+
+def data_dictionary() -> list[dict]:
+    """Every table with its description, key and columns, from schemas/."""
+    entries = schemas.dictionary()
+    return [
+        {
+            "name": name,
+            "description": table.description,
+            "key": list(table.primary_key),
+            "columns": [entry for entry in entries if entry["table"] == name],
+        }
+        for name, table in schemas.TABLES.items()
+    ]
+
+
+def citation(release: dict) -> str:
+    """The one-line citation of a release, as in its dataset card."""
+    return (
+        f"paper-profiles contributors, paper-profiles: researcher profiles and their papers, "
+        f"release {release['release_id']} (data as of {release['as_of_date']})."
+    )
+
+
+def newest_papers(papers: pd.DataFrame, limit: int = NEWEST_PAPERS) -> list[dict]:
+    """The most recently published papers, newest first (ties by paper_id), for a first look."""
+    ordered = papers.sort_values(["published_date", "paper_id"], ascending=[False, True], kind="stable")
+    return [
+        {
+            "published_date": str(row.published_date),
+            "is_year_inferred": bool(row.is_year_inferred),
+            "category": row.category,
+            "title": row.title,
+            "authors": ", ".join(row.authors) + (" et al." if row.is_author_list_truncated else ""),
+            "code_status": row.code_status,
+        }
+        for row in ordered.head(limit).itertuples(index=False)
+    ]
+
+
+def charts(papers: pd.DataFrame, authorships: pd.DataFrame, snapshots: pd.DataFrame) -> list[Chart]:
+    """The four charts of the landing page, drawn from the newest release."""
+    years = papers[["paper_id", "year"]]
+    roles = authorships[["paper_id", "author_role"]].merge(years, on="paper_id", how="inner")
+    n_profiles = authorships["profile_id"].nunique()
+    return [
+        _chart("chart-categories", "Papers per year by category", f"Each paper once, by the category the site shows; categories beyond the {TOP_CATEGORIES} largest are drawn as “other”.",
+              papers_by_category_svg(papers)),
+        _chart("chart-code", "Code availability per year", "linked: the abstract links a repository; badge_only: the site's Code badge without a link; mentioned: the abstract promises code without a link; none.",
+              stacked_bars_svg(_count_by_year(papers, "code_status", CODE_STATUSES), CODE_STATUS_COLORS, "papers")),
+        _chart("chart-roles", "The profiled researcher's author role per year", f"One count per paper on a profile, summed over {n_profiles:,} profile(s); last only when the author list is complete, hidden when the researcher is not among the names shown.",
+              stacked_bars_svg(_count_by_year(roles, "author_role", AUTHOR_ROLES), AUTHOR_ROLE_COLORS, "papers on profiles")),
+        metric_history_chart(snapshots),
+    ]
+
+
+def papers_by_category_svg(papers: pd.DataFrame) -> str | None:
+    """Stacked bars of papers per year, one band per large category and one for the rest."""
+    totals = papers["category"].value_counts()
+    order = sorted(totals.index, key=lambda category: (-totals[category], category))
+    shown = order[:TOP_CATEGORIES]
+    bands = papers["category"].where(papers["category"].isin(shown), OTHER_CATEGORY)
+    series = shown + ([OTHER_CATEGORY] if len(order) > len(shown) else [])
+    colors = {**dict(zip(shown, CATEGORY_COLORS)), OTHER_CATEGORY: OTHER_COLOR}
+    return stacked_bars_svg(_count_by_year(papers.assign(category=bands), "category", series), colors, "papers")
+
+
+def stacked_bars_svg(counts: pd.DataFrame, colors: dict[str, str], ylabel: str) -> str | None:
+    """Stacked bars, one per year (every year of the range, empty ones too); None without data."""
+    if counts.empty:
+        return None
+    with matplotlib.rc_context(CHART_RC):
+        figure = Figure(figsize=(CHART_WIDTH_INCHES, 3.0), layout="constrained")
+        axes = figure.add_subplot()
+        bottom = pd.Series(0, index=counts.index)
+        for series in counts.columns:
+            axes.bar(counts.index, counts[series], bottom=bottom, color=colors[series], label=f"{series} ({int(counts[series].sum()):,})", width=0.8)
+            bottom = bottom + counts[series]
+        axes.set_ylabel(ylabel)
+        axes.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        _integer_ticks(axes.yaxis)
+        figure.legend(loc="outside right upper", frameon=False)
+        return _svg(figure)
+
+
+def metric_history_chart(snapshots: pd.DataFrame) -> Chart:
+    """Header metrics over the captures of profiles with several snapshots; a note when none has."""
+    title = "Metric history of profiles with several snapshots"
+    counts = snapshots.groupby("profile_id").size()
+    several = sorted(counts[counts >= 2].index, key=lambda profile_id: (-counts[profile_id], profile_id))
+    if not several:
+        return _chart("chart-history", title, "No profile has more than one archived snapshot yet.", None)
+    shown = several[:HISTORY_PROFILES]
+    caption = f"{len(several):,} profile(s) have several snapshots" + (f"; the {len(shown)} with the most are drawn." if len(shown) < len(several) else ".")
+    return _chart("chart-history", title, caption, metric_history_svg(snapshots[snapshots["profile_id"].isin(shown)], shown))
+
+
+def metric_history_svg(snapshots: pd.DataFrame, profile_ids: list[str]) -> str:
+    """One panel per header metric, one line per profile, over the capture dates."""
+    with matplotlib.rc_context(CHART_RC):
+        figure = Figure(figsize=(CHART_WIDTH_INCHES, 4.2), layout="constrained")
+        grid = figure.subplots(2, 3, sharex=True)
+        panels = list(grid.flat)
+        lines = []
+        for profile_id in profile_ids:
+            history = snapshots[snapshots["profile_id"] == profile_id].sort_values("captured_date")
+            dates = [dt.date.fromisoformat(str(value)) for value in history["captured_date"]]
+            for axes, metric in zip(panels, HISTORY_METRICS):
+                values = history[metric].astype("Float64").to_numpy(dtype=float, na_value=float("nan"))
+                (line,) = axes.plot(dates, values, marker="o", markersize=3, linewidth=1.2)
+            lines.append((line, history["name"].iloc[-1]))
+        for axes, label in zip(panels, HISTORY_METRICS.values()):
+            axes.set_title(label)
+            axes.tick_params(labelbottom=True)  # the panel above the legend has none below it
+            _integer_ticks(axes.yaxis)  # every metric is a count
+            locator = matplotlib.dates.AutoDateLocator(maxticks=4)
+            axes.xaxis.set_major_locator(locator)
+            axes.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(locator))
+        legend_panel = panels[-1]
+        legend_panel.axis("off")
+        legend_panel.legend([line for line, _ in lines], [name for _, name in lines], loc="upper left", frameon=False)
+        return _svg(figure)
+
+
+def inline_code(text: str) -> Markup:
+    """Escape `text`, then show its Markdown `code spans` as <code> (schema descriptions use them)."""
+    return Markup(_CODE_SPAN.sub(r"<code>\1</code>", str(escape(text))))
+
+
+def filesize(size: int) -> str:
+    """Bytes in the largest unit that keeps a number ≥ 1: `12.3 kB` (decimal units, as `ls --si`)."""
+    if size < 1000:
+        return f"{size} B"
+    value = size / 1000
+    for unit in ("kB", "MB"):
+        if value < 1000:
+            return f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
+
+
+def _count_by_year(frame: pd.DataFrame, column: str, series: list[str] | tuple[str, ...]) -> pd.DataFrame:
+    """Rows per year (every year from first to last) and value of `column`, columns in `series` order."""
+    if frame.empty:
+        return pd.DataFrame()
+    years = frame["year"].astype(int)
+    counts = pd.crosstab(years, frame[column]).reindex(columns=list(series), fill_value=0)
+    return counts.reindex(range(years.min(), years.max() + 1), fill_value=0)
+
+
+def _integer_ticks(axis: matplotlib.axis.Axis) -> None:
+    """Ticks at whole numbers only, with thousands separators (12,000)."""
+    axis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    axis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
+
+
+def _chart(chart_id: str, title: str, caption: str, svg: str | None) -> Chart:
+    """A chart whose SVG ids are prefixed with `chart_id`, so several charts can share one page.
+
+    Markup (not escaped again) is safe: matplotlib's SVG writer escapes every text it draws, so
+    the only `<` in the SVG open its own tags.
+    """
+    if svg is None:
+        return Chart(chart_id, title, caption, None)
+    scoped = _SVG_TAG.sub(lambda tag: _SVG_ID_REFERENCE.sub(lambda match: f"{match[1]}{chart_id}-", tag[0]), svg)
+    return Chart(chart_id, title, caption, Markup(scoped))
+
+
+def _svg(figure: Figure) -> str:
+    """The figure as an <svg> element, without the XML declaration and doctype a standalone file has."""
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", metadata=SVG_METADATA)
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg") :]
+
+
+def _dataset() -> dict:
+    return {
+        "title": settings.DATASET_TITLE,
+        "description": settings.DATASET_DESCRIPTION,
+        "license": settings.DATASET_LICENSE,
+        "parser_version": settings.PARSER_VERSION,
+    }
+
+
+def _remove_stale_pages(pages_dir: Path, keep: set[Path]) -> None:
+    """Drop pages of releases no longer listed (recover() removed a release that was never listed)."""
+    if pages_dir.is_dir():
+        for path in sorted(pages_dir.glob("*.html")):
+            if path not in keep:
+                path.unlink()
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Write atomically, and not at all when the bytes are already there: a no-change run writes nothing."""
+    data = text.encode("utf-8")
+    if path.is_file() and path.read_bytes() == data:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, data)
