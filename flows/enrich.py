@@ -17,22 +17,39 @@ from schemas.papers import CODE_HOSTS
 STAGE = "enrich"
 
 # `Code: https://github.com/JieShibo/PETL-ViT`, `\url{https://github.com/a/b}`, `github.com/a/b`
-# (no scheme): the path stops at white space, quotes, braces and backslashes.
+# (no scheme): the path stops at white space, quotes (typographic ones too: LaTeX ``quotes''
+# render as `“https://github.com/a/b”`), braces and backslashes.
 _CODE_URL = re.compile(
     r"(?P<scheme>https?://)?(?P<host>(?:www\.)?(?:" + "|".join(re.escape(host) for host in CODE_HOSTS) + r"))"
-    r"(?P<path>/[^\s<>\"{}\\|^`]*)",
+    r"(?P<path>/[^\s<>\"{}\\|^`“”‘’«»]*)",
     re.IGNORECASE,
 )
 _URL_TRAILING_PUNCTUATION = ".,;:!?)]}'\"*"
 # "The reproducible code can be found by the link below." (seed, no link, no badge) and the
-# usual "code will be made publicly available" / "we release our code".
+# usual "code will be made publicly available" / "we release our code". The code noun must be the
+# subject or object of the statement: on an AI-paper site "code generation models have been
+# publicly released" and "implementation details are provided" are about something else.
+_CODE_NOUN = r"(?:source\s+)?(?:code|codes|implementations?|codebase)"
+_AVAILABLE = r"(?:available|released|public|publicly|found|accessible|open[- ]?sourced?|provided|shared|downloaded|obtained|hosted)"
 _CODE_MENTION = re.compile(
-    r"\b(?:source\s+)?(?:code|codes|implementation|implementations|codebase)\b[^.]{0,80}?"
-    r"\b(?:available|released|release|public|publicly|found|accessible|open[- ]?sourced?|provided|shared)\b"
-    r"|\b(?:release|open[- ]?source|make\s+available|publish)\b[^.]{0,40}?\b(?:code|codes|implementation|codebase)\b",
+    # `Our code and models are publicly available`, `The reproducible code can be found ...`
+    rf"\b{_CODE_NOUN}(?:\s+(?:and|&)\s+[\w-]+(?:\s+[\w-]+)?)?\s+(?:is|are|will|would|has|have|can|could|shall|may|should)\b"
+    rf"[^.]{{0,60}}?\b{_AVAILABLE}\b"
+    # `we release our code`, `we open-source the implementation` (not `the code generation benchmark`)
+    rf"|\b(?:release[sd]?|releasing|open[- ]?sourced?|publish(?:es)?|shares?|makes?)\s+(?:our|the|all|its|their)\s+(?:\w+\s+)?"
+    rf"{_CODE_NOUN}\b(?!\s+(?:generation|completion|models?|llms?|tasks?|benchmarks?|datasets?|search|review|summari[sz]ation|snippets?))"
+    # `Code: https://sites.google.com/...`: a link, but not to a known code host
+    rf"|\b{_CODE_NOUN}\s*(?::|is\s+at|at)\s*(?:https?://|www\.)",
     re.IGNORECASE,
 )
 _NAME_TOKEN = re.compile(r"[a-z0-9]+")
+# Both regexes above scan every position of a 1,200-character abstract (~80 µs each), so a
+# substring test on the lower-cased text rules out most abstracts first. Under IGNORECASE these
+# also match ASCII letters (`gıthub.com`) but do not lower-case to them; fold them beforehand so the
+# pre-test never refuses what the regex would accept.
+_IGNORECASE_ASCII_TWINS = str.maketrans({"İ": "i", "ı": "i", "ſ": "s"})
+_CODE_MENTION_WORDS = ("code", "implementation")
+_LONGEST_URL_PREFIX = len("https://www.")
 
 
 @dataclass
@@ -93,8 +110,15 @@ def code_urls(abstract: str | None) -> list[str]:
     """Repository URLs on known code hosts in an abstract, normalised and de-duplicated in order."""
     if not abstract:
         return []
+    folded = _folded(abstract)
+    hosts_at = [at for at in (folded.find(host) for host in CODE_HOSTS) if at >= 0]
+    if not hosts_at:
+        return []
+    # No match starts more than `https://www.` before the first host; in ASCII text positions in
+    # `folded` are positions in `abstract`, so the scan can start there instead of at 0.
+    start = max(0, min(hosts_at) - _LONGEST_URL_PREFIX) if abstract.isascii() else 0
     urls: list[str] = []
-    for match in _CODE_URL.finditer(abstract):
+    for match in _CODE_URL.finditer(abstract, start):
         path = match["path"].rstrip(_URL_TRAILING_PUNCTUATION).rstrip("/")
         if path.count("(") < path.count(")"):  # `(see https://github.com/a/b)` closed inside the path
             path = path[: path.rfind(")")]
@@ -113,7 +137,7 @@ def code_status(urls: list[str], has_code_badge: bool, abstract: str | None) -> 
         return "linked"
     if has_code_badge:
         return "badge_only"
-    if abstract and _CODE_MENTION.search(abstract):
+    if abstract and _may_mention_code(_folded(abstract)) and _CODE_MENTION.search(abstract):
         return "mentioned"
     return "none"
 
@@ -213,6 +237,15 @@ def role_counts(authorships: pd.DataFrame) -> dict[str, int]:
     """Authorships per author role, every role present (for reports)."""
     counts = Counter(authorships["author_role"])
     return {role: counts.get(role, 0) for role in AUTHOR_ROLES}
+
+
+def _folded(text: str) -> str:
+    """Lower-cased text for substring pre-tests that must accept whatever the IGNORECASE regexes accept."""
+    return text.lower() if text.isascii() else text.translate(_IGNORECASE_ASCII_TWINS).lower()
+
+
+def _may_mention_code(folded: str) -> bool:
+    return any(word in folded for word in _CODE_MENTION_WORDS)
 
 
 def _name_tokens(name: str) -> list[str]:

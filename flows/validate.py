@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import pandera.errors
 
@@ -14,6 +17,7 @@ STAGE = "validate"
 # fine on their own, and a wrong column or dtype is a bug in our code, not bad data.
 _TABLE_LEVEL_CHECKS = ("field_uniqueness", "multiple_fields_uniqueness", "unique", "column_in_schema",
                        "column_in_dataframe", "column_ordered", "dtype(", "coerce_dtype")
+_UNIQUENESS_CHECKS = ("field_uniqueness", "multiple_fields_uniqueness")
 _MAX_VALUE_CHARS = 80
 _MAX_KEYS_SHOWN = 20
 
@@ -54,13 +58,13 @@ def check_references(tables: dict[str, pd.DataFrame]) -> list[str]:
         for columns, target, target_columns in table.foreign_keys:
             if name not in tables or target not in tables:
                 continue
-            source_keys = tables[name][list(columns)].drop_duplicates()
             target_keys = tables[target][list(target_columns)].drop_duplicates()
             target_keys.columns = list(columns)
-            missing = source_keys.merge(target_keys, how="left", indicator=True)
+            missing = tables[name][list(columns)].merge(target_keys, how="left", indicator=True)
             missing = missing[missing["_merge"] == "left_only"]
             if len(missing):
-                shown = ", ".join("/".join(map(str, row)) for row in missing[list(columns)].head(_MAX_KEYS_SHOWN).itertuples(index=False))
+                keys = missing[list(columns)].drop_duplicates().head(_MAX_KEYS_SHOWN)
+                shown = ", ".join("/".join(map(str, row)) for row in keys.itertuples(index=False))
                 failures.append(f"{name}: {len(missing)} row(s) point at no {target} row: {shown}")
     if "profiles" in tables and "authorships" in tables:
         counted = tables["authorships"].groupby("profile_id").size()
@@ -79,32 +83,49 @@ def _split_failures(table: str, frame: pd.DataFrame, failure_cases: pd.DataFrame
     key = list(schemas.TABLES[table].primary_key)
     row_failures: dict[int, list[str]] = {}
     table_failures: list[str] = []
+    columns = tuple(frame.columns)
     for case in failure_cases.itertuples(index=False):
         check = str(case.check)
         column = case.column if isinstance(case.column, str) else None
         is_row = case.index is not None and not pd.isna(case.index) and not check.startswith(_TABLE_LEVEL_CHECKS)
         if is_row:
             index = int(case.index)
-            # A dataframe-level check reports one case per column; name the check once per row.
             where = f"column {column}" if column and case.schema_context == "Column" else "row"
-            value = case.failure_case if case.schema_context == "Column" else _row_values(frame, index, column)
-            reason = f"failed check {check} on {where}: found {_short(value)}"
             reasons = row_failures.setdefault(index, [])
-            if reason not in reasons and not any(r.startswith(f"failed check {check} on row") for r in reasons if where == "row"):
+            if where == "row" and any(r.startswith(f"failed check {check} on row") for r in reasons):
+                continue  # a dataframe-level check reports one case per column; name it once per row
+            found = _short(case.failure_case) if where != "row" else _row_values(frame, index, _named_columns(check, columns, column))
+            reason = f"failed check {check} on {where}: found {found}"
+            if reason not in reasons:
                 reasons.append(reason)
         else:
             keys = ""
-            if case.index is not None and not pd.isna(case.index) and int(case.index) in frame.index:
+            # A missing key column is itself a failure; the other failures then cannot name their key.
+            if (case.index is not None and not pd.isna(case.index) and int(case.index) in frame.index
+                    and set(key) <= set(frame.columns)):
                 keys = " at key " + "/".join(str(frame.at[int(case.index), column_name]) for column_name in key)
-            table_failures.append(f"{table}: failed check {check} on {column or 'table'}{keys}: found {_short(case.failure_case)}")
+            if keys and check in _UNIQUENESS_CHECKS:
+                # Reported once per key column and row; one line per duplicated key says it all.
+                table_failures.append(f"{table}: failed check {check}: duplicate key {'/'.join(key)}{keys.replace(' at key', '')}")
+            else:
+                table_failures.append(f"{table}: failed check {check} on {column or 'table'}{keys}: found {_short(case.failure_case)}")
     clean = frame.drop(index=list(row_failures))
     return Validated(clean, row_failures, sorted(set(table_failures)))
 
 
-def _row_values(frame: pd.DataFrame, index: int, column: str | None) -> str:
-    return f"{column}={frame.at[index, column]!r}" if column else "the row"
+@functools.lru_cache(maxsize=256)
+def _named_columns(check: str, columns: tuple[str, ...], column: str | None) -> tuple[str, ...]:
+    """The columns a dataframe check's message names (`year differs from ... published_date`), else the one reported."""
+    named = tuple(name for name in columns if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", check))
+    return named or ((column,) if column in columns else ())
+
+
+def _row_values(frame: pd.DataFrame, index: int, columns: tuple[str, ...]) -> str:
+    """The row's values of `columns`: `year=2025, published_date=datetime.date(2026, 6, 2)`."""
+    return ", ".join(f"{name}={_short(frame.at[index, name])}" for name in columns) or "the row"
 
 
 def _short(value: object) -> str:
-    text = repr(value) if not isinstance(value, str) else repr(value)
+    # `4`, not `np.int64(4)`: the reason is read by people.
+    text = repr(value.item() if isinstance(value, np.generic) else value)
     return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 1] + "…"

@@ -13,7 +13,7 @@ from schemas import fields
 CODE_STATUSES = ("linked", "badge_only", "mentioned", "none")
 CODE_HOSTS = ("github.com", "gitlab.com", "bitbucket.org", "codeberg.org", "huggingface.co")
 CODE_URL_PATTERN = re.compile(
-    r"^https?://(?:www\.)?(?:" + "|".join(re.escape(host) for host in CODE_HOSTS) + r")/[^\s{}\\<>\"]+[^\s{}\\<>\".,;:!?)\]']$"
+    r"^https?://(?:www\.)?(?:" + "|".join(re.escape(host) for host in CODE_HOSTS) + r")/[^\s{}\\<>\"“”‘’«»]+[^\s{}\\<>\"“”‘’«».,;:!?)\]']$"
 )
 AFFILIATION_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._\-]*$")
 
