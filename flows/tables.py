@@ -27,12 +27,15 @@ class BuiltTables:
     rows_checked: dict[str, int] = field(default_factory=dict)
 
 
-def build_tables(extractions: list[Extraction]) -> BuiltTables:
+def build_tables(extractions: list[Extraction], enriched: dict[str, enrich.Enriched] | None = None) -> BuiltTables:
     """Turn every archived snapshot's extraction into the validated tables of a release.
 
     The newest snapshot of each profile provides its papers; every snapshot provides a row of
-    `profile_snapshots`. Raises TableValidationError (table-level failures) or AccountingError.
+    `profile_snapshots`. `enriched` holds enrichments already made in the extract batches (by
+    source_file, see enrich_current); any current capture missing from it is enriched here.
+    Raises TableValidationError (table-level failures) or AccountingError.
     """
+    enriched = enriched or {}
     warnings = [warning for extraction in extractions for warning in extraction.warnings]
     current = _newest_per_profile(extractions)
     current_files = {extraction.source_file for extraction in current}
@@ -66,10 +69,10 @@ def build_tables(extractions: list[Extraction]) -> BuiltTables:
                     )
                 )
             continue
-        enriched = enrich.enrich_extraction(extraction, ids.profile_id(extraction.profile["name"]))
-        listings.extend(enriched.listings)
-        rejects.extend(enriched.rejects)
-        warnings.extend(enriched.warnings)
+        made = enriched.get(extraction.source_file) or enrich.enrich_extraction(extraction, ids.profile_id(extraction.profile["name"]))
+        listings.extend(made.listings)
+        rejects.extend(made.rejects)
+        warnings.extend(made.warnings)
     listing_frame = _listing_frame(listings)
 
     rows_checked["authorships"] = len(listing_frame)
@@ -121,6 +124,20 @@ def build_tables(extractions: list[Extraction]) -> BuiltTables:
     validate.raise_table_failures(failures + validate.check_references(tables))
     accounting = _account(current, tables)
     return BuiltTables(tables, warnings, accounting, rows_checked)
+
+
+def current_files(snapshots: list) -> set[str]:
+    """source_file of the newest capture of each profile (snapshots or extractions): the ones whose papers are published."""
+    return {item.source_file for item in _newest_per_profile(snapshots)}
+
+
+def enrich_current(extractions: list[Extraction], current: set[str]) -> dict[str, enrich.Enriched]:
+    """Enrich the current captures among `extractions`, by source_file: per profile, so extract batches can do it in parallel."""
+    return {
+        extraction.source_file: enrich.enrich_extraction(extraction, ids.profile_id(extraction.profile["name"]))
+        for extraction in extractions
+        if extraction.source_file in current and extraction.profile is not None
+    }
 
 
 def _newest_per_profile(extractions: list[Extraction]) -> list[Extraction]:
