@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -15,8 +15,8 @@ from prefect.utilities.annotations import quote, unmapped
 from flows import incremental, ingest, lock, publish, report, settings, site, sources
 from flows.extract import Extraction
 from flows.ingest import IngestResult, Snapshot
-from flows.publish import PublishResult
 from flows.enrich import Enriched
+from flows.publish import PublishResult
 from flows.tables import BuiltTables, build_tables, current_files, enrich_current
 
 DEFAULT_BATCH_SIZE = 500
@@ -70,6 +70,33 @@ def extract_batch(snapshots: list[Snapshot], current: set[str], use_cache: bool)
     return extractions, enrich_current(extractions, current), parsed
 
 
+@dataclass
+class Extracted:
+    """What the extract batches produced, gathered: extractions, enrichments by file, counts."""
+
+    extractions: list[Extraction]
+    enriched: dict[str, Enriched]
+    files_parsed: int
+    batches: int
+
+    def release_memory(self) -> None:
+        self.extractions, self.enriched = [], {}
+
+
+def extract_stage(snapshots: list[Snapshot], batch_size: int, use_cache: bool) -> Extracted:
+    """Extract and enrich every snapshot in batches of files, one task per batch (never per file)."""
+    batches = [snapshots[start : start + batch_size] for start in range(0, len(snapshots), batch_size)]
+    current = current_files(snapshots)
+    currents = [{snapshot.source_file for snapshot in batch} & current for batch in batches]
+    results = extract_batch.map(batches, currents, use_cache=use_cache).result() if batches else []
+    return Extracted(
+        extractions=[extraction for batch, _, _ in results for extraction in batch],
+        enriched={source_file: made for _, batch_enriched, _ in results for source_file, made in batch_enriched.items()},
+        files_parsed=sum(parsed for _, _, parsed in results),
+        batches=len(batches),
+    )
+
+
 @task(cache_policy=NO_CACHE)
 def build_stage(extractions: list[Extraction], enriched: dict[str, Enriched]) -> BuiltTables:
     """Validate headers, validate rows (failing rows to rejects), check keys and references."""
@@ -77,10 +104,10 @@ def build_stage(extractions: list[Extraction], enriched: dict[str, Enriched]) ->
 
 
 @task(cache_policy=NO_CACHE)
-def publish_stage(built: BuiltTables, output_dir: Path, fingerprint: str, allow_shrink: bool, max_shrink: float) -> PublishResult:
+def publish_stage(built: BuiltTables, output_dir: Path, allow_shrink: bool, max_shrink: float) -> PublishResult:
     """Diff against the previous release and publish atomically, unless nothing changed."""
     result = publish.publish_release(
-        built, output_dir, inputs_fingerprint=fingerprint, allow_shrink=allow_shrink, max_shrink=max_shrink
+        built, output_dir, allow_shrink=allow_shrink, max_shrink=max_shrink
     )
     site.write_site(output_dir)
     return result
@@ -113,19 +140,13 @@ def refresh(
         if use_cache and report.is_up_to_date(settings.STATE_DIR, output, fingerprint):
             summary = report.summary_nothing_new(ingested, snapshots)
         else:
-            batches = [snapshots[start : start + batch_size] for start in range(0, len(snapshots), batch_size)]
-            current = current_files(snapshots)
-            currents = [{snapshot.source_file for snapshot in batch} & current for batch in batches]
-            results = extract_batch.map(batches, currents, use_cache=use_cache).result() if batches else []
-            extractions = [extraction for batch, _, _ in results for extraction in batch]
-            enriched = {source_file: made for _, batch_enriched, _ in results for source_file, made in batch_enriched.items()}
+            extracted = extract_stage(snapshots, batch_size, use_cache)
             # quote: Prefect would otherwise walk every paper dict of every extraction looking for futures.
-            built = build_stage(quote(extractions), quote(enriched))
-            files_parsed = sum(parsed for _, _, parsed in results)
-            del results, extractions, enriched  # every paper's text, held twice over: free it before writing
-            published = publish_stage(built, output, fingerprint, allow_shrink, max_shrink)
+            built = build_stage(quote(extracted.extractions), quote(extracted.enriched))
+            extracted.release_memory()  # every paper's text, held twice over: free it before writing
+            published = publish_stage(built, output, allow_shrink, max_shrink)
             incremental.record_build(settings.STATE_DIR, output, fingerprint, published.release_id)
-            summary = report.summary(ingested, snapshots, files_parsed, math.ceil(len(snapshots) / batch_size), built, published)
+            summary = report.summary(ingested, snapshots, extracted.files_parsed, extracted.batches, built, published)
         summary = {**summary, "fetch_problems": fetch_problems}
         report_stage(summary)
     return summary

@@ -108,7 +108,6 @@ def publish_release(
     built: BuiltTables,
     output_dir: Path,
     *,
-    inputs_fingerprint: str,
     allow_shrink: bool = False,
     max_shrink: float = settings.DEFAULT_MAX_SHRINK,
 ) -> PublishResult:
@@ -164,7 +163,6 @@ def publish_release(
         "as_of_date": as_of_date,
         "previous_release_id": previous["release_id"] if previous else None,
         "parser_version": settings.PARSER_VERSION,
-        "inputs_fingerprint": inputs_fingerprint,
         "row_counts": row_counts,
         "change_counts": change_counts,
         "path": f"{RELEASES_DIRNAME}/{release_id}/",

@@ -11,7 +11,13 @@ _SESSION_STATE = Path(tempfile.mkdtemp(prefix="paper-profiles-test-state-"))
 os.environ["PAPER_PROFILES_STATE_DIR"] = str(_SESSION_STATE)
 os.environ["PREFECT_HOME"] = str(_SESSION_STATE / "prefect")
 
+import logging  # noqa: E402
+
 import pytest  # noqa: E402
+
+# Prefect's embedded server logs "Stopping temporary server" at interpreter exit, after pytest
+# has closed the captured streams; without this the run would end in a logging traceback.
+logging.raiseExceptions = False
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEED_PROFILE = REPO_ROOT / "raw" / "profiles" / "zhi-hong-deng" / "2026-11-26.txt"

@@ -44,7 +44,7 @@ def built(n_papers: int, captured: dt.date, with_jie: bool = False) -> BuiltTabl
 
 
 def publish_built(tables: BuiltTables, output_dir: Path, **options) -> publish.PublishResult:
-    return publish_release(tables, output_dir, inputs_fingerprint="test", **options)
+    return publish_release(tables, output_dir, **options)
 
 
 def release_ids(output_dir: Path) -> list[str]:

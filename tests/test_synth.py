@@ -20,7 +20,7 @@ from flows.synth import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-REAL_PROFILE = REPO_ROOT.parent / "shared" / "raw" / "zhi-hong-deng.txt"
+REAL_PROFILE = Path(__file__).resolve().parent.parent / "raw" / "profiles" / "zhi-hong-deng" / "2026-11-26.txt"
 CAPTURED_DATE = datetime.date(2026, 11, 26)
 
 # The line shapes of a captured page, written from the real file, so a renderer drift shows up here.
@@ -154,7 +154,6 @@ def test_hand_built_text_has_the_real_page_shape():
     assert len(META_LINE_AT_START.findall(HAND_BUILT_TEXT)) == int(match.group(1)) == 3
 
 
-@pytest.mark.skipif(not REAL_PROFILE.exists(), reason="real capture lives outside the repository")
 def test_page_shape_matches_the_real_capture():
     real_text = REAL_PROFILE.read_text(encoding="utf-8")
     match = PAGE.fullmatch(real_text)
