@@ -121,14 +121,17 @@ def serve_deployment(api_url: str, schedule, raw_dir: Path, output_dir: Path) ->
         prefect_serve(deployment, limit=1)
 
 
-def start_local_server(home: Path, timeout: float = SERVER_STARTUP_TIMEOUT_SECONDS) -> LocalServer:
-    """Start `prefect server` on 127.0.0.1 and a free port, its database in `home`; return once healthy."""
+def start_local_server(home: Path, timeout: float = SERVER_STARTUP_TIMEOUT_SECONDS, extra_args: tuple[str, ...] = ()) -> LocalServer:
+    """Start `prefect server` on 127.0.0.1 and a free port, its database in `home`; return once healthy.
+
+    `extra_args` go to `prefect server start` (the tests pass `--no-services --no-ui`).
+    """
     home.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     log_path = home / SERVER_LOG_NAME
     environment = {**os.environ, **SERVER_ENV, "PREFECT_HOME": str(home)}
     environment.pop("PREFECT_API_URL", None)
-    command = [sys.executable, "-m", "prefect", "server", "start", "--host", SERVER_HOST, "--port", str(port), "--analytics-off"]
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", SERVER_HOST, "--port", str(port), "--analytics-off", *extra_args]
     with log_path.open("ab") as log:
         # A session of its own: a terminal's Ctrl-C reaches only us, and we stop the server after the runner.
         process = subprocess.Popen(

@@ -10,16 +10,15 @@ from __future__ import annotations
 import atexit
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from contextlib import closing
 from functools import lru_cache
 from pathlib import Path
+
+from flows.serve import start_local_server, stop_local_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The first start of a fresh home migrates its database (~20 s; longer on a busy machine).
@@ -42,29 +41,10 @@ def migrated_home(target: Path) -> Path:
 @lru_cache(maxsize=1)
 def _server() -> tuple[str, Path]:
     home = Path(tempfile.mkdtemp(prefix="paper-profiles-test-prefect-server-"))
-    port = _free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home), "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    env.pop("PREFECT_API_URL", None)
-    log = open(home / "server.log", "wb")  # noqa: SIM115  (open for the server's lifetime)
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
-         "--no-services", "--no-ui", "--analytics-off"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    atexit.register(_stop, process)
-    url = f"http://127.0.0.1:{port}/api"
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"prefect server exited with {process.returncode}: {(home / 'server.log').read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return url, home
-        except OSError:
-            time.sleep(0.5)
-    _stop(process)
-    raise RuntimeError(f"prefect server did not answer within {STARTUP_TIMEOUT_SECONDS} s")
+    # The tests need the API only: no scheduler services, no UI.
+    server = start_local_server(home, timeout=STARTUP_TIMEOUT_SECONDS, extra_args=("--no-services", "--no-ui"))
+    atexit.register(stop_local_server, server)
+    return server.api_url, home
 
 
 def flow_env(state_dir: Path, **extra: str) -> dict[str, str]:
@@ -96,18 +76,3 @@ def kill_group(process: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     process.wait()
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            kill_group(process)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
