@@ -176,17 +176,22 @@ def publish_release(
 def validation_report(release_id: str, built: BuiltTables, row_counts: dict[str, int]) -> dict:
     """Rows checked and published per table, rejects by stage and reason, warnings, accounting."""
     rejects = built.tables["rejects"]
-    by_reason = Counter(reason_kind(reason) for reason in rejects["reason"])
     return {
         "release_id": release_id,
         "rows_checked": dict(sorted(built.rows_checked.items())),
         "rows_published": row_counts,
         "rejects_by_stage": dict(sorted(Counter(rejects["stage"]).items())),
         "rejects_by_record_type": dict(sorted(Counter(rejects["record_type"]).items())),
-        "rejects_by_reason": dict(sorted(by_reason.items(), key=lambda item: (-item[1], item[0]))),
+        "rejects_by_reason": rejects_by_reason(rejects),
         "accounting": built.accounting,
         "warnings": sorted(built.warnings),
     }
+
+
+def rejects_by_reason(rejects: pd.DataFrame) -> dict[str, int]:
+    """Rejects counted by reason kind, most frequent first."""
+    counts = Counter(reason_kind(reason) for reason in rejects["reason"])
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def reason_kind(reason: str) -> str:

@@ -46,11 +46,6 @@ def summary_nothing_new(ingested: IngestResult, snapshots: list[Snapshot]) -> di
 
 def summary(ingested: IngestResult, snapshots: list[Snapshot], files_parsed: int, batches: int, built: BuiltTables, published: PublishResult) -> dict:
     """Summary of a refresh that built the tables (and published a release if anything changed)."""
-    rejects = built.tables["rejects"]
-    by_reason: dict[str, int] = {}
-    for reason in rejects["reason"]:
-        kind = publish.reason_kind(reason)
-        by_reason[kind] = by_reason.get(kind, 0) + 1
     return {
         "release_id": published.release_id,
         "message": published.message,
@@ -63,7 +58,7 @@ def summary(ingested: IngestResult, snapshots: list[Snapshot], files_parsed: int
         "row_counts": published.row_counts or {name: len(frame) for name, frame in built.tables.items()},
         "change_counts": published.change_counts,
         "accounting": built.accounting,
-        "rejects_by_reason": dict(sorted(by_reason.items(), key=lambda item: (-item[1], item[0]))),
+        "rejects_by_reason": publish.rejects_by_reason(built.tables["rejects"]),
         "warnings": sorted(built.warnings),
     }
 
