@@ -2,24 +2,209 @@
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import io
 import json
+from json.encoder import encode_basestring  # json.dumps' own (C) string encoder when ensure_ascii=False
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv
+import pyarrow.ipc
 import pyarrow.parquet as pq
 
 import schemas
+from flows.checksums import sha256_file
 
 FORMATS = ("parquet", "csv", "jsonl")
 MEDIA_TYPES = {"parquet": "application/vnd.apache.parquet", "csv": "text/csv", "jsonl": "application/jsonl"}
 LIST_SEPARATOR = "; "
 PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 9, "use_dictionary": True, "write_statistics": True}
+# Rows per Parquet row group. The writer holds one row group of Arrow data (twice, while it is
+# joined into one block): a `papers` row with its 1,200-character abstract is ~1.6 KB in Arrow
+# (2-3 KB in pandas), so 20,000 rows stay near 30-60 MB. pyarrow's own default (1,048,576 rows)
+# would hold ~2 GB of papers. A table of at most this many rows is one row group, as before.
+PARQUET_ROW_GROUP_ROWS = 20_000
 # CSV and JSON Lines are rendered this many rows at a time: the text is the same, the peak memory
 # of Python objects per row is bounded.
 _CHUNK_ROWS = 20_000
+_TEXT_FORMATS = ("csv", "jsonl")
+_COPY_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    """One file a TableWriter wrote: what datapackage.json and SHA256SUMS need, without re-reading it."""
+
+    rows: int
+    bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Part:
+    """Rows of a table rendered ahead, maybe in another process: CSV without header, JSON Lines, and Arrow (IPC) data.
+
+    TableWriter.append adds them to a table with the bytes TableWriter.write would give for the
+    same rows, so pool workers can do the rendering and the main process only concatenates.
+    """
+
+    table: str
+    directory: Path
+    stem: str
+    rows: int
+
+    def path(self, kind: str) -> Path:
+        """The part's `csv`, `jsonl` or `arrow` file."""
+        return self.directory / f"{self.stem}.{kind}"
+
+    def read_arrow(self) -> pa.Table:
+        """The part's rows as Arrow data (whole: for parts small enough to hold)."""
+        with pa.ipc.open_file(self.path("arrow")) as reader:
+            return reader.read_all()
+
+    def arrow_batches(self) -> Iterator[pa.RecordBatch]:
+        with pa.ipc.open_file(self.path("arrow")) as reader:
+            for index in range(reader.num_record_batches):
+                yield reader.get_batch(index)
+
+
+class PartWriter:
+    """Renders chunks of a table into a Part (see TableWriter.append)."""
+
+    def __init__(self, table: str, directory: Path, stem: str) -> None:
+        self._part = Part(table, directory, stem, 0)
+        self._rows = 0
+        self._csv = open(self._part.path("csv"), "wb")
+        self._jsonl = open(self._part.path("jsonl"), "wb")
+        self._arrow = pa.ipc.new_file(self._part.path("arrow"), schemas.arrow_schema(table))
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Render the rows of one chunk (conformed, in key order after the previous chunk)."""
+        arrow = to_arrow(self._part.table, frame)
+        for piece in _csv_rows(self._part.table, frame):
+            self._csv.write(piece)
+        for piece in _jsonl_rows(arrow):
+            self._jsonl.write(piece)
+        self._arrow.write_table(arrow)
+        self._rows += len(frame)
+
+    def close(self) -> Part:
+        for handle in (self._csv, self._jsonl, self._arrow):
+            handle.close()
+        return Part(self._part.table, self._part.directory, self._part.stem, self._rows)
+
+
+class TableWriter:
+    """Writes one table in every format, chunk by chunk, with memory bounded by a row group.
+
+    Chunks come conformed (`schemas.conform` columns and dtypes) and in primary-key order, each
+    after the previous one. Whatever the chunking, the files are the bytes `render` gives for all
+    the rows at once: the CSV and JSON Lines text of a row does not depend on the other rows, and
+    Parquet row groups are cut every `row_group_rows` rows from Arrow data buffered across chunks,
+    never at chunk edges. Memory held: one chunk plus at most one row group.
+    """
+
+    def __init__(self, table: str, directory: Path, row_group_rows: int = PARQUET_ROW_GROUP_ROWS) -> None:
+        self.table = table
+        self.directory = directory
+        self.row_group_rows = row_group_rows
+        self._rows = 0
+        self._pending: list[pa.Table] = []  # Arrow rows not yet in a row group
+        self._pending_rows = 0
+        self._row_groups = 0
+        self._written: dict[str, WrittenFile] | None = None
+        self._parquet = pq.ParquetWriter(self._path("parquet"), schemas.arrow_schema(table), **PARQUET_OPTIONS)
+        self._text = {file_format: _HashingFile(self._path(file_format)) for file_format in _TEXT_FORMATS}
+        self._text["csv"].write(_csv_header(table))
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Append the rows of one chunk (zero rows is fine)."""
+        if self._written is not None:
+            raise ValueError(f"{self.table}: write after close")
+        arrow = to_arrow(self.table, frame)
+        for piece in _csv_rows(self.table, frame):
+            self._text["csv"].write(piece)
+        for piece in _jsonl_rows(arrow):
+            self._text["jsonl"].write(piece)
+        self._buffer_parquet(arrow)
+        self._rows += len(frame)
+
+    def append(self, part: Part) -> None:
+        """Append rows rendered ahead (PartWriter): the files get the bytes `write` would give them."""
+        if self._written is not None:
+            raise ValueError(f"{self.table}: append after close")
+        if part.table != self.table:
+            raise ValueError(f"{self.table}: cannot append a part of {part.table}")
+        for file_format in _TEXT_FORMATS:
+            with open(part.path(file_format), "rb") as source:
+                while block := source.read(_COPY_BYTES):
+                    self._text[file_format].write(block)
+        for batch in part.arrow_batches():
+            self._buffer_parquet(pa.Table.from_batches([batch]))
+        self._rows += part.rows
+
+    def close(self) -> dict[str, WrittenFile]:
+        """Finish every file; returns rows, bytes and sha256 per file name. Closing twice returns the same."""
+        if self._written is None:
+            try:
+                self._written = self._finish()
+            except BaseException:
+                self._abort()
+                raise
+        return self._written
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, error_type: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None) -> None:
+        if error_type is None:
+            self.close()
+        elif self._written is None:
+            self._abort()
+
+    def _finish(self) -> dict[str, WrittenFile]:
+        if self._pending_rows or not self._row_groups:
+            # The last, partial row group; an empty table is one empty row group, as pq.write_table writes it.
+            self._write_row_group(pa.concat_tables(self._pending or [schemas.arrow_schema(self.table).empty_table()]))
+        self._parquet.close()
+        parquet = self._path("parquet")
+        written = {parquet.name: WrittenFile(self._rows, parquet.stat().st_size, sha256_file(parquet))}
+        for file_format, file in self._text.items():
+            file.close()
+            written[table_file(self.table, file_format)] = WrittenFile(self._rows, file.bytes, file.digest.hexdigest())
+        return written
+
+    def _path(self, file_format: str) -> Path:
+        return self.directory / table_file(self.table, file_format)
+
+    def _buffer_parquet(self, arrow: pa.Table) -> None:
+        self._pending.append(arrow)
+        self._pending_rows += arrow.num_rows
+        while self._pending_rows >= self.row_group_rows:
+            pending = pa.concat_tables(self._pending)
+            self._write_row_group(pending.slice(0, self.row_group_rows))
+            rest = pending.slice(self.row_group_rows)
+            self._pending, self._pending_rows = [rest], rest.num_rows
+
+    def _write_row_group(self, rows: pa.Table) -> None:
+        # One contiguous block per column: the column writer cuts pages and falls back from
+        # dictionary encoding at Arrow chunk edges too, so chunked input could change the bytes.
+        self._parquet.write_table(rows.combine_chunks(), row_group_size=self.row_group_rows)
+        self._row_groups += 1
+
+    def _abort(self) -> None:
+        """Close every handle and remove the files: a half-written table must not pass for a whole one."""
+        self._parquet.close()
+        for file in self._text.values():
+            file.close()
+        for file_format in FORMATS:
+            self._path(file_format).unlink(missing_ok=True)
 
 
 def table_file(table: str, file_format: str) -> str:
@@ -33,34 +218,31 @@ def to_arrow(table: str, frame: pd.DataFrame) -> pa.Table:
 
 
 def render(table: str, frame: pd.DataFrame, file_format: str) -> bytes:
-    """A table's bytes in one format; the same frame always gives the same bytes."""
+    """A table's bytes in one format, in memory: the bytes `write` and TableWriter put in the file."""
     if file_format == "parquet":
         buffer = pa.BufferOutputStream()
-        pq.write_table(to_arrow(table, frame), buffer, **PARQUET_OPTIONS)
+        pq.write_table(to_arrow(table, frame), buffer, row_group_size=PARQUET_ROW_GROUP_ROWS, **PARQUET_OPTIONS)
         return buffer.getvalue().to_pybytes()
     if file_format == "csv":
-        return b"".join(_render_csv(table, frame.iloc[start : start + _CHUNK_ROWS], header=start == 0) for start in _chunk_starts(frame))
+        return _csv_header(table) + b"".join(_csv_rows(table, frame))
     if file_format == "jsonl":
-        return _render_jsonl(to_arrow(table, frame))
+        return b"".join(_jsonl_rows(to_arrow(table, frame)))
     raise ValueError(f"unknown format {file_format!r}")
 
 
-def write(table: str, frame: pd.DataFrame, directory: Path) -> dict[str, bytes]:
-    """Write a table in every format into `directory`; returns the bytes written per file name."""
-    written = {}
-    for file_format in FORMATS:
-        data = render(table, frame, file_format)
-        (directory / table_file(table, file_format)).write_bytes(data)
-        written[table_file(table, file_format)] = data
-    return written
+def write(table: str, frame: pd.DataFrame, directory: Path) -> dict[str, WrittenFile]:
+    """Write a whole table in every format into `directory`; returns rows, bytes and sha256 per file name."""
+    with TableWriter(table, directory) as writer:
+        writer.write(frame)
+    return writer.close()
 
 
 def read(table: str, path: Path) -> pd.DataFrame:
     """Read a published table file of any format back into the declared columns and dtypes."""
     suffix = path.suffix.lstrip(".")
     if suffix == "parquet":
-        frame = pq.read_table(path).to_pandas(types_mapper=_types_mapper)
-    elif suffix == "jsonl":
+        return from_arrow(table, pq.read_table(path))
+    if suffix == "jsonl":
         frame = pd.DataFrame([json.loads(line) for line in path.read_text("utf-8").splitlines()], columns=schemas.TABLES[table].columns)
     elif suffix == "csv":
         frame = _read_csv(table, path)
@@ -69,22 +251,50 @@ def read(table: str, path: Path) -> pd.DataFrame:
     return _restore(table, frame)
 
 
+def from_arrow(table: str, arrow: pa.Table) -> pd.DataFrame:
+    """Arrow data of a table (as written, or any part of it) as a frame with the declared columns and dtypes."""
+    return _restore(table, arrow.to_pandas(types_mapper=_types_mapper))
+
+
 def count_rows(path: Path) -> int:
-    """Rows in a published file, read cheaply (Parquet footer, lines of JSON Lines, parsed CSV)."""
+    """Rows in a published file, read cheaply (Parquet footer, lines of JSON Lines, CSV parsed block by block)."""
     suffix = path.suffix.lstrip(".")
     if suffix == "parquet":
         return pq.ParquetFile(path).metadata.num_rows
     if suffix == "jsonl":
         with open(path, "rb") as handle:
             return sum(1 for _ in handle)
-    return pyarrow.csv.read_csv(path, parse_options=pyarrow.csv.ParseOptions(newlines_in_values=True)).num_rows
+    return _count_csv_rows(path)
 
 
-def _chunk_starts(frame: pd.DataFrame) -> range:
-    return range(0, max(len(frame), 1), _CHUNK_ROWS)
+class _HashingFile:
+    """A file opened for writing that counts and hashes its bytes as they go out."""
+
+    def __init__(self, path: Path) -> None:
+        self._handle = open(path, "wb")
+        self.digest = hashlib.sha256()
+        self.bytes = 0
+
+    def write(self, data: bytes) -> None:
+        self._handle.write(data)
+        self.digest.update(data)
+        self.bytes += len(data)
+
+    def close(self) -> None:
+        self._handle.close()
 
 
-def _render_csv(table: str, frame: pd.DataFrame, header: bool = True) -> bytes:
+def _csv_header(table: str) -> bytes:
+    return _render_csv(table, schemas.empty_frame(table), header=True)
+
+
+def _csv_rows(table: str, frame: pd.DataFrame) -> Iterator[bytes]:
+    """CSV text of the rows, without header, a bounded number of rows at a time."""
+    for start in range(0, len(frame), _CHUNK_ROWS):
+        yield _render_csv(table, frame.iloc[start : start + _CHUNK_ROWS], header=False)
+
+
+def _render_csv(table: str, frame: pd.DataFrame, header: bool) -> bytes:
     out = frame.copy()
     for name, column in schemas.TABLES[table].schema.columns.items():
         if schemas.is_list_column(column):
@@ -100,20 +310,47 @@ def _render_csv(table: str, frame: pd.DataFrame, header: bool = True) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def _render_jsonl(arrow: pa.Table) -> bytes:
-    # Dates as ISO text in Arrow (date32 casts to `YYYY-MM-DD`, as isoformat() gives), so each
-    # row is one json.dumps call; Python rows are made one chunk at a time to bound memory.
+def _jsonl_rows(arrow: pa.Table) -> Iterator[bytes]:
+    """JSON Lines text of the rows, a bounded number of rows at a time.
+
+    The text is what `json.dumps(row, ensure_ascii=False, separators=(",", ":"))` gives for each
+    row as a dict, built column by column with the encoders json.dumps itself uses (~2x faster
+    than a json.dumps call per row; tests/test_formats.py holds it to json.dumps).
+    """
+    # Dates as ISO text in Arrow (date32 casts to `YYYY-MM-DD`, as isoformat() gives).
     dates = [index for index, field in enumerate(arrow.schema) if pa.types.is_date(field.type)]
     for index in dates:
         arrow = arrow.set_column(index, arrow.field(index).name, arrow.column(index).cast(pa.string()))
-    chunks = []
     for start in range(0, arrow.num_rows, _CHUNK_ROWS):
         chunk = arrow.slice(start, _CHUNK_ROWS)
-        # Column by column is ~3x faster than Table.to_pylist(); the records are the same dicts.
-        rows = zip(*(column.to_pylist() for column in chunk.columns))
-        lines = [json.dumps(dict(zip(chunk.column_names, row)), ensure_ascii=False, separators=(",", ":")) for row in rows]
-        chunks.append(("\n".join(lines) + "\n").encode("utf-8"))
-    return b"".join(chunks)
+        members = [_json_members(field, column.to_pylist()) for field, column in zip(chunk.schema, chunk.columns)]
+        yield "".join("{" + ",".join(row) + "}\n" for row in zip(*members)).encode("utf-8")
+
+
+def _json_members(field: pa.Field, values: list) -> list[str]:
+    """`"name":value` of each value of a column, as json.dumps writes it."""
+    name = encode_basestring(field.name) + ":"
+    if pa.types.is_string(field.type):
+        return [name + ("null" if value is None else encode_basestring(value)) for value in values]
+    if pa.types.is_list(field.type):
+        return [name + ("null" if value is None else "[" + ",".join(map(encode_basestring, value)) + "]") for value in values]
+    if pa.types.is_boolean(field.type):
+        return [name + ("null" if value is None else "true" if value else "false") for value in values]
+    if pa.types.is_integer(field.type):
+        return [name + ("null" if value is None else int.__repr__(value)) for value in values]
+    return [name + json.dumps(value, ensure_ascii=False) for value in values]
+
+
+def _count_csv_rows(path: Path) -> int:
+    # Every column read as text: the streaming reader infers types from its first block and fails
+    # on a later block that does not fit (`changes.old_value` digits first, words later), and only
+    # the count matters here.
+    with open(path, encoding="utf-8", newline="") as handle:
+        header = next(csv.reader(handle), [])
+    parse_options = pyarrow.csv.ParseOptions(newlines_in_values=True)
+    convert_options = pyarrow.csv.ConvertOptions(column_types=dict.fromkeys(header, pa.string()))
+    with pyarrow.csv.open_csv(path, parse_options=parse_options, convert_options=convert_options) as reader:
+        return sum(batch.num_rows for batch in reader)
 
 
 def _read_csv(table: str, path: Path) -> pd.DataFrame:
