@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -195,48 +195,32 @@ def enrich_extraction(extraction: Extraction, profile_id: str) -> Enriched:
     return enriched
 
 
-def papers_frame(listings: pd.DataFrame) -> pd.DataFrame:
-    """One row per paper_id: the fields of its newest listing (ties: lowest profile_id), with n_profiles."""
-    ordered = listings.sort_values(
-        ["paper_id", "captured_date", "profile_id", "source_line"], ascending=[True, False, True, True], kind="stable"
-    )
-    papers = ordered.drop_duplicates("paper_id", keep="first").copy()
-    papers["n_profiles"] = papers["paper_id"].map(listings.groupby("paper_id")["profile_id"].nunique())
-    return papers
+def profiles_frame(headers: pd.DataFrame, listed: pd.DataFrame, papers_rejected: Mapping[str, int], snapshots: pd.DataFrame) -> pd.DataFrame:
+    """Newest header of each profile plus counts by author role, code status and year.
 
-
-def profiles_frame(headers: pd.DataFrame, authorships: pd.DataFrame, papers: pd.DataFrame, rejects: pd.DataFrame, snapshots: pd.DataFrame) -> pd.DataFrame:
-    """Newest header of each profile plus counts by author role, code status and year."""
+    `listed` has one row per published authorship: profile_id, author_role, and the code_status
+    and year of its paper's row; `papers_rejected` counts paper rejects per source_file.
+    """
     profiles = headers.set_index("profile_id")
-    joined = authorships[["profile_id", "paper_id", "author_role"]].merge(
-        papers[["paper_id", "code_status", "year"]], on="paper_id", how="left"
-    )
-    by_profile = joined.groupby("profile_id")
+    by_profile = listed.groupby("profile_id")
     profiles["papers_extracted"] = by_profile.size()
-    roles = pd.crosstab(joined["profile_id"], joined["author_role"]).reindex(columns=list(AUTHOR_ROLES), fill_value=0)
+    roles = pd.crosstab(listed["profile_id"], listed["author_role"]).reindex(columns=list(AUTHOR_ROLES), fill_value=0)
     for role in AUTHOR_ROLES:
         profiles[f"{role}_author_papers"] = roles[role]
-    statuses = pd.crosstab(joined["profile_id"], joined["code_status"]).reindex(columns=["linked", "badge_only", "mentioned"], fill_value=0)
+    statuses = pd.crosstab(listed["profile_id"], listed["code_status"]).reindex(columns=["linked", "badge_only", "mentioned"], fill_value=0)
     profiles["papers_code_linked"] = statuses["linked"]
     profiles["papers_code_badge_only"] = statuses["badge_only"]
     profiles["papers_code_mentioned"] = statuses["mentioned"]
     profiles["papers_with_code"] = statuses["linked"] + statuses["badge_only"]
     profiles["first_year"] = by_profile["year"].min()
     profiles["last_year"] = by_profile["year"].max()
-    paper_rejects = rejects[rejects["record_type"] == "paper"]
-    profiles["papers_rejected"] = profiles["source_file"].map(paper_rejects.groupby("source_file").size())
+    profiles["papers_rejected"] = profiles["source_file"].map(pd.Series(dict(papers_rejected), dtype="int64"))
     profiles["snapshots_archived"] = snapshots.groupby("profile_id").size()
     count_columns = ["papers_extracted", "papers_rejected", *(f"{role}_author_papers" for role in AUTHOR_ROLES),
                      "papers_code_linked", "papers_code_badge_only", "papers_code_mentioned", "papers_with_code"]
     profiles[count_columns] = profiles[count_columns].fillna(0).astype("int64")
     profiles[["first_year", "last_year"]] = profiles[["first_year", "last_year"]].astype("Int64")
     return profiles.reset_index()
-
-
-def role_counts(authorships: pd.DataFrame) -> dict[str, int]:
-    """Authorships per author role, every role present (for reports)."""
-    counts = Counter(authorships["author_role"])
-    return {role: counts.get(role, 0) for role in AUTHOR_ROLES}
 
 
 def _folded(text: str) -> str:

@@ -26,18 +26,21 @@ _FORMULA_POLICY = (
 )
 
 
-def datapackage(release_id: str, as_of_date: str, directory: Path, row_counts: dict[str, int]) -> dict:
+def datapackage(release_id: str, as_of_date: str, directory: Path, row_counts: dict[str, int],
+                files: dict[str, formats.WrittenFile]) -> dict:
     """The Frictionless Data Package descriptor of the files in `directory`.
 
     CSV files are the tabular resources, with a Table Schema generated from `schemas/` (so
     `frictionless validate` checks every value, key and reference); the Parquet and JSON Lines
     copies of each table are file resources with bytes, hash and `x-rows` (Frictionless reads
-    neither format's row count, and fails on an empty JSON Lines file).
+    neither format's row count, and fails on an empty JSON Lines file). `files` holds the bytes
+    and sha256 of each table file as its writer recorded them.
     """
     resources = []
     for table in schemas.TABLES:
         for file_format in formats.FORMATS:
             path = directory / formats.table_file(table, file_format)
+            written = files[path.name]
             is_table = file_format == "csv"
             resource = {
                 "name": f"{table}-{file_format}",
@@ -46,8 +49,8 @@ def datapackage(release_id: str, as_of_date: str, directory: Path, row_counts: d
                 "format": file_format,
                 "mediatype": formats.MEDIA_TYPES[file_format],
                 "encoding": "utf-8",
-                "bytes": path.stat().st_size,
-                "hash": f"sha256:{sha256_file(path)}",
+                "bytes": written.bytes,
+                "hash": f"sha256:{written.sha256}",
                 ROWS if is_table else EXTRA_ROWS: row_counts[table],
                 "x-table": table,
                 "description": schemas.TABLES[table].description,
@@ -92,10 +95,21 @@ def table_schema(table: str, file_format: str) -> dict:
     return descriptor
 
 
-def write_checksums(directory: Path) -> None:
-    """SHA256SUMS over every other file of the release, in `sha256sum -c` format."""
-    lines = [f"{sha256_file(path)}  {path.name}" for path in sorted(directory.iterdir()) if path.name != CHECKSUMS and path.is_file()]
+def write_checksums(directory: Path, files: dict[str, formats.WrittenFile]) -> None:
+    """SHA256SUMS over every other file of the release, in `sha256sum -c` format (table files as their writers hashed them)."""
+    lines = [
+        f"{files[path.name].sha256 if path.name in files else sha256_file(path)}  {path.name}"
+        for path in sorted(directory.iterdir()) if path.name != CHECKSUMS and path.is_file()
+    ]
     (directory / CHECKSUMS).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def read_checksums(directory: Path) -> dict[str, str]:
+    """A release's SHA256SUMS as {file name: sha256}; empty when it has none."""
+    path = directory / CHECKSUMS
+    if not path.is_file():
+        return {}
+    return {name: digest for digest, _, name in (line.partition("  ") for line in path.read_text("utf-8").splitlines())}
 
 
 def verify_release(directory: Path) -> list[str]:

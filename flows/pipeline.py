@@ -12,12 +12,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 from prefect.utilities.annotations import quote, unmapped
 
-from flows import incremental, ingest, lock, publish, report, settings, site, sources
-from flows.extract import Extraction
+from flows import incremental, ingest, lock, publish, report, settings, site, sources, tables
 from flows.ingest import IngestResult, Snapshot
-from flows.enrich import Enriched
 from flows.publish import PublishResult
-from flows.tables import BuiltTables, build_tables, current_files, enrich_current
+from flows.tables import BuiltTables, StagedBatch, StagedPapers
 
 DEFAULT_BATCH_SIZE = 500
 
@@ -62,45 +60,44 @@ def ingest_stage(raw_dir: Path, captured_date: dt.date | None) -> IngestResult:
 
 
 @task(cache_policy=NO_CACHE)
-def extract_batch(snapshots: list[Snapshot], current: set[str], use_cache: bool) -> tuple[list[Extraction], dict[str, Enriched], int]:
-    """Extract one batch of archived files (cached per file content) and enrich its current captures."""
+def extract_batch(snapshots: list[Snapshot], current: set[str], use_cache: bool, directory: Path) -> tuple[StagedBatch, int]:
+    """Extract one batch of archived files (cached per file content), enrich, validate and spill its rows."""
     cache = incremental.ExtractionCache(settings.STATE_DIR) if use_cache else None
     extractions, parsed = incremental.extract_snapshots(snapshots, cache)
     get_run_logger().info("batch of %d files: %d parsed, %d from cache", len(snapshots), parsed, len(snapshots) - parsed)
-    return extractions, enrich_current(extractions, current), parsed
+    return tables.stage_batch(extractions, current, directory), parsed
 
 
 @dataclass
 class Extracted:
-    """What the extract batches produced, gathered: extractions, enrichments by file, counts."""
+    """What the extract batches staged, and how many files they parsed."""
 
-    extractions: list[Extraction]
-    enriched: dict[str, Enriched]
+    batches: list[StagedBatch]
     files_parsed: int
-    batches: int
-
-    def release_memory(self) -> None:
-        self.extractions, self.enriched = [], {}
 
 
-def extract_stage(snapshots: list[Snapshot], batch_size: int, use_cache: bool) -> Extracted:
-    """Extract and enrich every snapshot in batches of files, one task per batch (never per file)."""
-    batches = [snapshots[start : start + batch_size] for start in range(0, len(snapshots), batch_size)]
-    current = current_files(snapshots)
+def extract_stage(snapshots: list[Snapshot], batch_size: int, use_cache: bool, build_dir: Path) -> Extracted:
+    """Extract, enrich and validate every snapshot in batches of files, one task per batch (never per file)."""
+    batches = tables.profile_batches(snapshots, batch_size)
+    current = tables.current_files(snapshots)
     currents = [{snapshot.source_file for snapshot in batch} & current for batch in batches]
-    results = extract_batch.map(batches, currents, use_cache=use_cache).result() if batches else []
-    return Extracted(
-        extractions=[extraction for batch, _, _ in results for extraction in batch],
-        enriched={source_file: made for _, batch_enriched, _ in results for source_file, made in batch_enriched.items()},
-        files_parsed=sum(parsed for _, _, parsed in results),
-        batches=len(batches),
-    )
+    directories = [tables.batch_dir(build_dir, number) for number in range(len(batches))]
+    results = extract_batch.map(batches, currents, use_cache=use_cache, directory=directories).result() if batches else []
+    return Extracted(batches=[staged for staged, _ in results], files_parsed=sum(parsed for _, parsed in results))
 
 
 @task(cache_policy=NO_CACHE)
-def build_stage(extractions: list[Extraction], enriched: dict[str, Enriched]) -> BuiltTables:
-    """Validate headers, validate rows (failing rows to rejects), check keys and references."""
-    return build_tables(extractions, enriched)
+def papers_part(buckets: range, batch_dirs: list[Path], build_dir: Path) -> StagedPapers:
+    """Choose and render the `papers` rows of one range of paper_id buckets."""
+    return tables.stage_papers(buckets, batch_dirs, tables.papers_dir(build_dir))
+
+
+@task(cache_policy=NO_CACHE)
+def build_stage(batches: list[StagedBatch], build_dir: Path) -> BuiltTables:
+    """Render papers in parallel parts, then write every table in key order; check keys, references and accounting."""
+    batch_dirs = [batch.directory for batch in batches]
+    parts = papers_part.map(tables.paper_parts(), batch_dirs=unmapped(batch_dirs), build_dir=unmapped(build_dir)).result()
+    return tables.assemble(batches, parts, build_dir)
 
 
 @task(cache_policy=NO_CACHE)
@@ -140,13 +137,14 @@ def refresh(
         if use_cache and report.is_up_to_date(settings.STATE_DIR, output, fingerprint):
             summary = report.summary_nothing_new(ingested, snapshots)
         else:
-            extracted = extract_stage(snapshots, batch_size, use_cache)
-            # quote: Prefect would otherwise walk every paper dict of every extraction looking for futures.
-            built = build_stage(quote(extracted.extractions), quote(extracted.enriched))
-            extracted.release_memory()  # every paper's text, held twice over: free it before writing
+            publish.recover(output)  # before building into output/: a killed run may have left a staging folder
+            build_dir = publish.staging_dir(output)
+            extracted = extract_stage(snapshots, batch_size, use_cache, build_dir)
+            # quote: Prefect would otherwise walk every header frame of every batch looking for futures.
+            built = build_stage(quote(extracted.batches), build_dir)
             published = publish_stage(built, output, allow_shrink, max_shrink)
             incremental.record_build(settings.STATE_DIR, output, fingerprint, published.release_id)
-            summary = report.summary(ingested, snapshots, extracted.files_parsed, extracted.batches, built, published)
+            summary = report.summary(ingested, snapshots, extracted.files_parsed, len(extracted.batches), built, published)
         summary = {**summary, "fetch_problems": fetch_problems}
         report_stage(summary)
     return summary

@@ -6,9 +6,7 @@ import ctypes
 import errno
 import json
 import os
-import re
 import shutil
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +15,6 @@ import pyarrow.parquet as pq
 
 import schemas
 from flows import diff, formats, package, settings
-from flows.checksums import sha256_file
 from flows.files import fsync_tree, write_atomic
 from flows.tables import DATA_TABLES, BuiltTables
 
@@ -32,8 +29,6 @@ _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 GATED_TABLES = ("profiles", "papers", "authorships", "profile_snapshots")
 NOTABLE_CHANGES_PER_TABLE = 25
-_REASON_KIND = re.compile(r"^[^:]+:\d+: (?P<kind>.*?)(?:, found .*|: found .*)?$", re.DOTALL)
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|\b\d+(?:[.,]\d+)*\b")
 
 
 class PublishGateError(RuntimeError):
@@ -57,16 +52,19 @@ def read_releases(output_dir: Path) -> list[dict]:
     return json.loads(path.read_text("utf-8"))["releases"] if path.exists() else []
 
 
-def recover(output_dir: Path) -> list[str]:
+def recover(output_dir: Path, keep: Path | None = None) -> list[str]:
     """Undo what a killed run left behind; returns what was cleaned up.
 
-    Staging folders and release folders not yet listed in releases.json are removed (they were
-    never published), and latest/ is made equal to the newest listed release again.
+    Staging folders (but `keep`, this run's own) and release folders not yet listed in
+    releases.json are removed (they were never published), and latest/ is made equal to the
+    newest listed release again.
     """
     cleaned = []
     if not output_dir.is_dir():
         return cleaned
     for path in sorted(output_dir.glob(f"{STAGING_PREFIX}*")):
+        if keep is not None and path == keep:
+            continue
         shutil.rmtree(path)
         cleaned.append(f"removed unfinished staging folder {path.name}")
     listed = {release["release_id"] for release in read_releases(output_dir)}
@@ -95,13 +93,9 @@ def recover(output_dir: Path) -> list[str]:
     return cleaned
 
 
-def load_release_tables(release_dir: Path) -> dict[str, pd.DataFrame]:
-    """The data tables of a published release, read from its Parquet files."""
-    return {
-        table: formats.read(table, release_dir / formats.table_file(table, "parquet"))
-        for table in DATA_TABLES
-        if (release_dir / formats.table_file(table, "parquet")).exists()
-    }
+def staging_dir(output_dir: Path) -> Path:
+    """Where a run builds its release before publishing: inside output_dir, so publishing is a rename."""
+    return output_dir / f"{STAGING_PREFIX}build"
 
 
 def publish_release(
@@ -111,42 +105,40 @@ def publish_release(
     allow_shrink: bool = False,
     max_shrink: float = settings.DEFAULT_MAX_SHRINK,
 ) -> PublishResult:
-    """Publish `built` as a new release unless it equals the latest one; never leaves a partial release."""
+    """Publish `built` as a new release unless it equals the latest one; never leaves a partial release.
+
+    The data files are already written (built.directory); this adds `changes`, the package
+    files and checksums, verifies the folder and moves it into releases/.
+    """
     output_dir.mkdir(parents=True, exist_ok=True)
-    recover(output_dir)
+    staging = built.directory if built.directory.parent == output_dir else staging_dir(output_dir)
+    recover(output_dir, keep=staging)
+    if staging != built.directory:
+        shutil.move(built.directory, staging)
     releases = read_releases(output_dir)
     previous = releases[0] if releases else None
     previous_dir = output_dir / RELEASES_DIRNAME / previous["release_id"] if previous else None
-    if not len(built.tables["profile_snapshots"]) and not len(built.tables["rejects"]):
-        return PublishResult(None, "no archived captures yet: nothing to publish")
-    as_of_date = _as_of_date(built.tables)
-    release_id = _next_release_id(as_of_date, {release["release_id"] for release in releases})
-    staging = output_dir / f"{STAGING_PREFIX}{release_id}"
-    staging.mkdir()
     try:
-        for table in DATA_TABLES:
-            formats.write(table, built.tables[table], staging)
-        if previous_dir is not None and _same_data(staging, previous_dir):
+        if not built.row_counts["profile_snapshots"] and not built.row_counts["rejects"]:
+            shutil.rmtree(staging)
+            return PublishResult(None, "no archived captures yet: nothing to publish")
+        if previous_dir is not None and _same_data(built.files, previous_dir):
             shutil.rmtree(staging)
             return PublishResult(None, f"no change since release {previous['release_id']}: nothing published",
                                  {table: int(previous["row_counts"][table]) for table in previous["row_counts"]})
-        previous_tables = load_release_tables(previous_dir) if previous_dir is not None else {}
-        if previous_tables and not allow_shrink:
-            _check_shrink(previous_tables, built.tables, max_shrink)
-        previous_schemas = {
-            table: pq.read_schema(previous_dir / formats.table_file(table, "parquet"))
-            for table in previous_tables
-        }
-        changes = diff.diff_tables(release_id, previous_tables, built.tables, previous_schemas) if previous_tables else schemas.empty_frame("changes")
-        formats.write("changes", changes, staging)
-        tables = {**built.tables, "changes": changes}
-        row_counts = {table: len(frame) for table, frame in tables.items()}
+        if previous is not None and not allow_shrink:
+            _check_shrink(previous, previous_dir, built, max_shrink)
+        release_id = _next_release_id(built.as_of_date, {release["release_id"] for release in releases})
+        changes = (diff.diff_release_files(release_id, previous_dir, staging, DATA_TABLES)
+                   if previous_dir is not None else schemas.empty_frame("changes"))
+        files = {**built.files, **formats.write("changes", changes, staging)}
+        row_counts = {**built.row_counts, "changes": len(changes)}
         row_counts = {table: row_counts[table] for table in schemas.TABLES}
         validation = validation_report(release_id, built, row_counts)
         _write_json(staging / package.VALIDATION_REPORT, validation)
-        (staging / package.CARD).write_text(package.dataset_card(release_id, as_of_date, row_counts, validation), encoding="utf-8")
-        _write_json(staging / package.DATAPACKAGE, package.datapackage(release_id, as_of_date, staging, row_counts))
-        package.write_checksums(staging)
+        (staging / package.CARD).write_text(package.dataset_card(release_id, built.as_of_date, row_counts, validation), encoding="utf-8")
+        _write_json(staging / package.DATAPACKAGE, package.datapackage(release_id, built.as_of_date, staging, row_counts, files))
+        package.write_checksums(staging, files)
         problems = package.verify_release(staging)
         if problems:
             raise RuntimeError("staged release failed verification:\n  " + "\n  ".join(problems))
@@ -160,7 +152,7 @@ def publish_release(
     change_counts = _change_counts(changes)
     entry = {
         "release_id": release_id,
-        "as_of_date": as_of_date,
+        "as_of_date": built.as_of_date,
         "previous_release_id": previous["release_id"] if previous else None,
         "parser_version": settings.PARSER_VERSION,
         "row_counts": row_counts,
@@ -175,30 +167,16 @@ def publish_release(
 
 def validation_report(release_id: str, built: BuiltTables, row_counts: dict[str, int]) -> dict:
     """Rows checked and published per table, rejects by stage and reason, warnings, accounting."""
-    rejects = built.tables["rejects"]
     return {
         "release_id": release_id,
         "rows_checked": dict(sorted(built.rows_checked.items())),
         "rows_published": row_counts,
-        "rejects_by_stage": dict(sorted(Counter(rejects["stage"]).items())),
-        "rejects_by_record_type": dict(sorted(Counter(rejects["record_type"]).items())),
-        "rejects_by_reason": rejects_by_reason(rejects),
+        "rejects_by_stage": built.rejects_by_stage,
+        "rejects_by_record_type": built.rejects_by_record_type,
+        "rejects_by_reason": built.rejects_by_reason,
         "accounting": built.accounting,
         "warnings": sorted(built.warnings),
     }
-
-
-def rejects_by_reason(rejects: pd.DataFrame) -> dict[str, int]:
-    """Rejects counted by reason kind, most frequent first."""
-    counts = Counter(reason_kind(reason) for reason in rejects["reason"])
-    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
-
-
-def reason_kind(reason: str) -> str:
-    """A reject reason without file, line and values: `expected a valid calendar date`."""
-    match = _REASON_KIND.match(reason)
-    kind = match["kind"] if match else reason
-    return _QUOTED.sub("…", kind).strip()
 
 
 def write_changelog(output_dir: Path) -> None:
@@ -273,15 +251,6 @@ def _change_counts(changes: pd.DataFrame) -> dict[str, dict[str, int]]:
     return counts
 
 
-def _as_of_date(tables: dict[str, pd.DataFrame]) -> str:
-    captured = tables["profile_snapshots"]["captured_date"]
-    if len(captured):
-        return str(captured.max())
-    # Only rejects (every capture unreadable): date the release by the newest archived file name.
-    dates = tables["rejects"]["source_file"].str.extract(r"(\d{4}-\d{2}-\d{2})", expand=False).dropna()
-    return str(dates.max()) if len(dates) else "0001-01-01"
-
-
 def _next_release_id(as_of_date: str, existing: set[str]) -> str:
     if as_of_date not in existing:
         return as_of_date
@@ -291,23 +260,25 @@ def _next_release_id(as_of_date: str, existing: set[str]) -> str:
     return f"{as_of_date}.{sequence}"
 
 
-def _same_data(staging: Path, previous_dir: Path) -> bool:
-    """True when every data file of the new release has the bytes of the previous release's."""
-    for table in DATA_TABLES:
-        for file_format in formats.FORMATS:
-            name = formats.table_file(table, file_format)
-            if not (previous_dir / name).is_file() or sha256_file(staging / name) != sha256_file(previous_dir / name):
-                return False
-    return True
+def _same_data(files: dict[str, formats.WrittenFile], previous_dir: Path) -> bool:
+    """True when every data file just written has the sha256 the previous release recorded for it."""
+    previous = package.read_checksums(previous_dir)
+    return all(
+        previous.get(formats.table_file(table, file_format)) == files[formats.table_file(table, file_format)].sha256
+        for table in DATA_TABLES
+        for file_format in formats.FORMATS
+    )
 
 
-def _check_shrink(previous: dict[str, pd.DataFrame], current: dict[str, pd.DataFrame], max_shrink: float) -> None:
+def _check_shrink(previous: dict, previous_dir: Path, built: BuiltTables, max_shrink: float) -> None:
+    """Refuse a release that loses more than `max_shrink` of a table's rows, or any profile."""
     problems = []
     for table in GATED_TABLES:
-        before, after = len(previous.get(table, ())), len(current[table])
+        before, after = int(previous["row_counts"].get(table, 0)), built.row_counts[table]
         if before and (before - after) / before > max_shrink:
             problems.append(f"{table} would shrink from {before:,} to {after:,} rows ({(before - after) / before:.0%} > {max_shrink:.0%})")
-    gone = sorted(set(previous.get("profiles", pd.DataFrame({"profile_id": []}))["profile_id"]) - set(current["profiles"]["profile_id"]))
+    previous_profiles = pq.read_table(previous_dir / formats.table_file("profiles", "parquet"), columns=["profile_id"])
+    gone = sorted(set(previous_profiles.column("profile_id").to_pylist()) - set(built.profile_ids))
     if gone:
         problems.append(f"profiles would disappear: {', '.join(gone[:20])}")
     if problems:
@@ -322,7 +293,8 @@ def _switch_latest(output_dir: Path, release_dir: Path) -> None:
     for leftover in (new, old):
         if leftover.exists():
             shutil.rmtree(leftover)
-    shutil.copytree(release_dir, new)
+    # Hard links: release files are never written again, so latest/ needs no second copy of the bytes.
+    shutil.copytree(release_dir, new, copy_function=_link_or_copy)
     fsync_tree(new)
     if latest.exists() and _exchange(new, latest):
         shutil.rmtree(new)  # now the previous latest/
@@ -332,6 +304,13 @@ def _switch_latest(output_dir: Path, release_dir: Path) -> None:
     os.rename(new, latest)
     if old.exists():
         shutil.rmtree(old)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # a filesystem without hard links
+        shutil.copy2(source, target)
 
 
 def _exchange(first: Path, second: Path) -> bool:

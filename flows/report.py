@@ -55,10 +55,10 @@ def summary(ingested: IngestResult, snapshots: list[Snapshot], files_parsed: int
         "snapshots": len(snapshots),
         "files_parsed": files_parsed,
         "batches": batches,
-        "row_counts": published.row_counts or {name: len(frame) for name, frame in built.tables.items()},
+        "row_counts": published.row_counts or built.row_counts,
         "change_counts": published.change_counts,
         "accounting": built.accounting,
-        "rejects_by_reason": publish.rejects_by_reason(built.tables["rejects"]),
+        "rejects_by_reason": built.rejects_by_reason,
         "warnings": sorted(built.warnings),
     }
 

@@ -1,16 +1,50 @@
-"""Extractions to the published tables: validate headers, enrich, validate rows, quarantine, account."""
+"""Extractions to the published tables, streamed: batches are staged in parallel, then assembled in key order.
+
+Memory does not grow with the number of profiles. Each extract batch (a task, in a pool worker)
+enriches and validates its rows and spills them to Arrow files: authorships and rejects sorted by
+key, and paper listings split into buckets by the first two hex digits of `paper_id`. The main
+process then writes each table chunk by chunk in key order: papers one bucket at a time (the
+newest listing of each paper wins), authorships and rejects one batch at a time. Only the small
+tables (profiles, profile_snapshots) and per-profile counts are held whole.
+"""
 
 from __future__ import annotations
 
+import copy
+import functools
+import re
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc
 
 import schemas
-from flows import enrich, ids, validate
+from flows import enrich, formats, ids, settings, validate
 from flows.extract import RECORD_PAPER, Extraction
 
 DATA_TABLES = ("profiles", "papers", "authorships", "profile_snapshots", "rejects")
+# Papers are spilled into 256 buckets by the first two hex digits of paper_id: 400,000 papers make
+# ~1,600 rows a bucket, 2,000,000 make ~8,000, so one bucket is all the main process holds of them.
+PAPER_BUCKETS = 256
+_BUCKET_DIGITS = 2
+# One task per range of buckets: parts render in parallel, whatever the number of profiles.
+PAPER_PARTS = 16
+_CANDIDATES_FILE = "listings.arrow"
+_SPILL_DIRNAME = ".spill"
+# Listings of consecutive buckets are chosen from together up to about this many rows: a chunk's
+# fixed costs (sorting, frames, rendering) then weigh little, and memory stays one chunk.
+_CHUNK_LISTINGS = 20_000
+# Paper listings carry what the main process needs to pick each paper's row and count profiles.
+_LISTING_EXTRAS = ("profile_id", "author_role", "_failure", "raw_text")
+_REASON_KIND = re.compile(r"^[^:]+:\d+: (?P<kind>.*?)(?:, found .*|: found .*)?$", re.DOTALL)
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|\b\d+(?:[.,]\d+)*\b")
 
 
 class AccountingError(RuntimeError):
@@ -18,58 +52,179 @@ class AccountingError(RuntimeError):
 
 
 @dataclass
-class BuiltTables:
-    """The validated tables of a release (without `changes`) and what the run should report."""
+class StagedBatch:
+    """What one extract batch staged: its spill folder, its validated headers and its counts."""
 
-    tables: dict[str, pd.DataFrame]
+    directory: Path
+    headers: pd.DataFrame
+    source_files: list[str]
+    current_files: list[str]
+    published_profiles: set[str]
+    paper_blocks_found: int
+    warnings: list[str] = field(default_factory=list)
+    table_failures: list[str] = field(default_factory=list)
+    rows_checked: Counter = field(default_factory=Counter)
+    authorships: formats.Part | None = None
+    rejects: formats.Part | None = None
+    reject_counts: RejectCounts | None = None
+    authorship_keys: tuple[tuple, tuple] | None = None  # first and last key, when any rows
+    reject_keys: tuple[tuple, tuple] | None = None
+
+
+@dataclass
+class RejectCounts:
+    """What the report and the profiles table need to know about some rejects, counted where they are rendered."""
+
+    rows: int = 0
+    current_paper_rejects: int = 0
+    papers_rejected: Counter = field(default_factory=Counter)  # paper rejects per source_file
+    by_stage: Counter = field(default_factory=Counter)
+    by_record_type: Counter = field(default_factory=Counter)
+    by_reason: Counter = field(default_factory=Counter)
+    newest_date: str = "0001-01-01"  # newest capture date among their source files
+
+    def add(self, frame: pd.DataFrame, current: set[str]) -> None:
+        self.rows += len(frame)
+        papers = frame[frame["record_type"] == RECORD_PAPER]
+        self.papers_rejected.update(papers["source_file"].value_counts().to_dict())
+        self.current_paper_rejects += int(papers["source_file"].isin(current).sum())
+        self.by_stage.update(frame["stage"].tolist())
+        self.by_record_type.update(frame["record_type"].tolist())
+        self.by_reason.update(reason_kind(reason) for reason in frame["reason"])
+        dates = frame["source_file"].str.extract(r"(\d{4}-\d{2}-\d{2})", expand=False).dropna()
+        if len(dates):
+            self.newest_date = max(self.newest_date, str(dates.max()))
+
+    def merge(self, other: RejectCounts) -> None:
+        self.rows += other.rows
+        self.current_paper_rejects += other.current_paper_rejects
+        for mine, theirs in ((self.papers_rejected, other.papers_rejected), (self.by_stage, other.by_stage),
+                             (self.by_record_type, other.by_record_type), (self.by_reason, other.by_reason)):
+            mine.update(theirs)
+        self.newest_date = max(self.newest_date, other.newest_date)
+
+
+@dataclass
+class BuiltTables:
+    """The data files of a release, written into `directory`, and what the run should report."""
+
+    directory: Path
+    files: dict[str, formats.WrittenFile]
+    row_counts: dict[str, int]
+    as_of_date: str
+    profile_ids: list[str]
     warnings: list[str] = field(default_factory=list)
     accounting: dict[str, int] = field(default_factory=dict)
     rows_checked: dict[str, int] = field(default_factory=dict)
+    rejects_by_stage: dict[str, int] = field(default_factory=dict)
+    rejects_by_record_type: dict[str, int] = field(default_factory=dict)
+    rejects_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def table(self, name: str) -> pd.DataFrame:
+        """One table read back whole (for small builds and tests; the pipeline never needs it)."""
+        return formats.read(name, self.directory / formats.table_file(name, "parquet"))
+
+    @functools.cached_property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {name: self.table(name) for name in DATA_TABLES}
 
 
-def build_tables(extractions: list[Extraction], enriched: dict[str, enrich.Enriched] | None = None) -> BuiltTables:
-    """Turn every archived snapshot's extraction into the validated tables of a release.
+def build_tables(extractions: list[Extraction], directory: Path | None = None, batch_size: int | None = None) -> BuiltTables:
+    """Build the tables of a release from extractions, in this process: what the flow does with tasks.
 
     The newest snapshot of each profile provides its papers; every snapshot provides a row of
-    `profile_snapshots`. `enriched` holds enrichments already made in the extract batches (by
-    source_file, see enrich_current); any current capture missing from it is enriched here.
-    Raises TableValidationError (table-level failures) or AccountingError.
+    `profile_snapshots`. Without `batch_size`, all extractions are one batch. Raises
+    TableValidationError (table-level failures) or AccountingError.
     """
-    enriched = enriched or {}
+    if directory is None:
+        (settings.STATE_DIR / "builds").mkdir(parents=True, exist_ok=True)
+        directory = Path(tempfile.mkdtemp(prefix="build-", dir=settings.STATE_DIR / "builds"))
+    current = current_files(extractions)
+    groups = profile_batches(extractions, batch_size) if batch_size else [extractions]
+    batches = [stage_batch(group, current, batch_dir(directory, number)) for number, group in enumerate(groups)]
+    papers = [stage_papers(buckets, [batch.directory for batch in batches], papers_dir(directory)) for buckets in paper_parts()]
+    return assemble(batches, papers, directory)
+
+
+def batch_dir(directory: Path, number: int) -> Path:
+    """Where extract batch `number` spills its rows while a release is built in `directory`."""
+    return directory / _SPILL_DIRNAME / f"batch-{number:05d}"
+
+
+def papers_dir(directory: Path) -> Path:
+    """Where the paper parts are rendered while a release is built in `directory`."""
+    return directory / _SPILL_DIRNAME / "papers"
+
+
+def current_files(snapshots: list) -> set[str]:
+    """source_file of the newest capture of each profile (snapshots or extractions): the ones whose papers are published."""
+    return {item.source_file for item in _newest_per_profile(snapshots)}
+
+
+def profile_batches(snapshots: list, batch_size: int) -> list[list]:
+    """Snapshots in batches of about `batch_size`, never splitting a group of related profile folders.
+
+    A folder and the folders named after it with a hyphen (`li`, `li-wei`) sort in one order as
+    profile ids and in another inside paths (`-` < `/`); keeping such a group in one batch keeps
+    every batch's keys in one range for both orders, so the batches can be appended in turn.
+    """
+    groups: dict[str, list] = {}
+    for snapshot in sorted(snapshots, key=lambda item: item.source_file):
+        groups.setdefault(_folder(snapshot.source_file).split("-", 1)[0], []).append(snapshot)
+    batches: list[list] = [[]]
+    for group in groups.values():
+        if batches[-1] and len(batches[-1]) + len(group) > batch_size:
+            batches.append([])
+        batches[-1].extend(group)
+    return [batch for batch in batches if batch]
+
+
+# --- one batch, in a worker ---------------------------------------------------------------------------
+
+
+def stage_batch(extractions: list[Extraction], current: set[str], directory: Path) -> StagedBatch:
+    """Enrich and validate one batch's rows and spill them, sorted, into `directory`.
+
+    Row-level failures become rejects here; table-level checks that need every batch (keys
+    unique across batches, references) are left to `assemble`.
+    """
+    directory.mkdir(parents=True)
     warnings = [warning for extraction in extractions for warning in extraction.warnings]
-    current = _newest_per_profile(extractions)
-    current_files = {extraction.source_file for extraction in current}
-    rejects: list[dict] = [
+    rejects = [
         reject for extraction in extractions for reject in extraction.rejects
-        if extraction.source_file in current_files or reject["record_type"] != RECORD_PAPER
+        if extraction.source_file in current or reject["record_type"] != RECORD_PAPER
     ]
-    rows_checked: dict[str, int] = {}
+    rows_checked: Counter = Counter()
+    table_failures: list[str] = []
 
     headers = _header_frame(extractions)
     rows_checked["profile_snapshots"] = len(headers)
     checked_headers = validate.validate_table("profile_snapshots", headers.drop(columns="_name_line"))
-    validate.raise_table_failures(checked_headers.table_failures)
+    table_failures += checked_headers.table_failures
     failed_header_files = {}
     for index, reasons in checked_headers.row_failures.items():
         row = headers.loc[index]
         failed_header_files[row["source_file"]] = "; ".join(reasons)
         rejects.append(_validation_reject(row["source_file"], row["_name_line"], "profile", reasons, row["name"]))
-    snapshots = checked_headers.frame
 
     listings: list[dict] = []
-    for extraction in current:
+    published_profiles: set[str] = set()
+    paper_blocks_found = 0
+    for extraction in extractions:
+        if extraction.source_file not in current:
+            continue
+        paper_blocks_found += extraction.paper_blocks_found
         if extraction.profile is None:
             continue
         if extraction.source_file in failed_header_files:
-            for paper in extraction.papers:
-                rejects.append(
-                    _validation_reject(
-                        paper["source_file"], paper["source_line"], RECORD_PAPER,
-                        [f"profile header failed validation: {failed_header_files[extraction.source_file]}"], paper["raw_text"],
-                    )
-                )
+            reason = f"profile header failed validation: {failed_header_files[extraction.source_file]}"
+            rejects += [
+                _validation_reject(paper["source_file"], paper["source_line"], RECORD_PAPER, [reason], paper["raw_text"])
+                for paper in extraction.papers
+            ]
             continue
-        made = enriched.get(extraction.source_file) or enrich.enrich_extraction(extraction, ids.profile_id(extraction.profile["name"]))
+        made = enrich.enrich_extraction(extraction, ids.profile_id(extraction.profile["name"]))
+        published_profiles.add(ids.profile_id(extraction.profile["name"]))
         listings.extend(made.listings)
         rejects.extend(made.rejects)
         warnings.extend(made.warnings)
@@ -78,75 +233,362 @@ def build_tables(extractions: list[Extraction], enriched: dict[str, enrich.Enric
     rows_checked["authorships"] = len(listing_frame)
     authorships = schemas.conform("authorships", listing_frame)
     checked = validate.validate_table("authorships", authorships)
-    validate.raise_table_failures(checked.table_failures)
+    table_failures += checked.table_failures
     rejects.extend(_reject_rows(authorships, checked.row_failures, listing_frame))
-    listing_frame = _keep_keys(listing_frame, checked.frame, ["profile_id", "paper_id"])
+    authorships = checked.frame.reset_index(drop=True)
+    listing_frame = _keep_keys(listing_frame, authorships, ["profile_id", "paper_id"])
+    _spill_listings(listing_frame, directory / _CANDIDATES_FILE)
 
-    papers = enrich.papers_frame(listing_frame) if len(listing_frame) else listing_frame.assign(n_profiles=[])
-    papers = schemas.conform("papers", papers)
-    rows_checked["papers"] = len(papers)
-    checked_papers = validate.validate_table("papers", papers)
-    validate.raise_table_failures(checked_papers.table_failures)
-    failed_paper_ids = {papers.at[index, "paper_id"]: reasons for index, reasons in checked_papers.row_failures.items()}
-    for listing in listing_frame[listing_frame["paper_id"].isin(failed_paper_ids)].itertuples(index=False):
-        rejects.append(
-            _validation_reject(listing.source_file, listing.source_line, RECORD_PAPER,
-                               [f"paper {listing.paper_id} failed validation: " + "; ".join(failed_paper_ids[listing.paper_id])],
-                               listing.raw_text)
-        )
-    listing_frame = listing_frame[~listing_frame["paper_id"].isin(failed_paper_ids)]
-    papers = checked_papers.frame.reset_index(drop=True)
-    authorships = _keep_keys(checked.frame, listing_frame, ["profile_id", "paper_id"]).reset_index(drop=True)
-
-    published_profiles = set(authorships["profile_id"]) | {
-        ids.profile_id(e.profile["name"]) for e in current if e.profile is not None and e.source_file not in failed_header_files
-    }
-    current_headers = snapshots[snapshots["source_file"].isin(current_files) & snapshots["profile_id"].isin(published_profiles)]
-    snapshots = snapshots[snapshots["profile_id"].isin(published_profiles)]
     reject_frame = schemas.conform("rejects", pd.DataFrame(rejects, columns=schemas.TABLES["rejects"].columns))
-    profiles = schemas.conform(
-        "profiles", enrich.profiles_frame(current_headers, authorships, papers, reject_frame, snapshots)
+    checked_rejects = validate.validate_table("rejects", reject_frame)
+    table_failures += _failures_as_table_level("rejects", reject_frame, checked_rejects)
+    reject_counts = RejectCounts()
+    reject_counts.add(reject_frame, current)
+    return StagedBatch(
+        directory=directory,
+        headers=checked_headers.frame.reset_index(drop=True),
+        source_files=sorted({extraction.source_file for extraction in extractions}),
+        current_files=sorted({extraction.source_file for extraction in extractions} & current),
+        published_profiles=published_profiles,
+        paper_blocks_found=paper_blocks_found,
+        warnings=warnings,
+        table_failures=table_failures,
+        rows_checked=rows_checked,
+        authorships=_render_part("authorships", authorships, directory),
+        rejects=_render_part("rejects", reject_frame, directory),
+        reject_counts=reject_counts,
+        authorship_keys=_key_range(authorships, "authorships"),
+        reject_keys=_key_range(reject_frame, "rejects"),
     )
-    tables = {
-        "profiles": profiles,
-        "papers": papers,
-        "authorships": authorships,
-        "profile_snapshots": schemas.conform("profile_snapshots", snapshots),
-        "rejects": reject_frame,
-    }
+
+
+def _spill_listings(listings: pd.DataFrame, path: Path) -> None:
+    """Paper listings, validated as `papers` rows one by one, sorted by paper_id, one record batch per bucket.
+
+    Which listing becomes the paper's row is decided in `assemble`, once every profile's
+    listing of the paper is known; each listing keeps the reasons it would fail as that row.
+    """
+    candidates = schemas.conform("papers", listings.assign(n_profiles=1).sort_values("paper_id", kind="stable").reset_index(drop=True))
+    extras = listings.sort_values("paper_id", kind="stable").reset_index(drop=True)
+    checked = validate.validate_rows("papers", candidates)
+    failures = pd.Series(None, index=candidates.index, dtype=object)
+    for index, reasons in checked.row_failures.items():
+        failures[index] = "; ".join(reasons)
+    arrow = formats.to_arrow("papers", candidates)
+    for name, values in (("profile_id", extras["profile_id"]), ("author_role", extras["author_role"]),
+                         ("_failure", failures), ("raw_text", extras["raw_text"])):
+        arrow = arrow.append_column(name, pa.array(values, pa.string(), from_pandas=True))
+    prefixes = pc.utf8_slice_codeunits(arrow.column("paper_id"), 0, _BUCKET_DIGITS).to_pylist()
+    bounds = [pd.Index(prefixes).searchsorted(f"{bucket:02x}") for bucket in range(PAPER_BUCKETS + 1)] if prefixes else [0] * (PAPER_BUCKETS + 1)
+    bounds[-1] = arrow.num_rows
+    _write_arrow(path, [arrow.slice(bounds[bucket], bounds[bucket + 1] - bounds[bucket]) for bucket in range(PAPER_BUCKETS)], arrow.schema)
+
+
+# --- papers, in buckets, in a worker -------------------------------------------------------------------
+
+
+@dataclass
+class StagedPapers:
+    """What one range of paper buckets staged: the rendered rows and what `assemble` needs to finish."""
+
+    part: formats.Part
+    checked: int
+    failed_rejects: list[dict]
+    failed: set[str]
+    listed: pd.DataFrame  # per published listing: profile_id, author_role, and its paper's code_status and year
+
+
+def paper_parts(parts: int = PAPER_PARTS) -> list[range]:
+    """The paper buckets split into `parts` ranges, one task each."""
+    step = -(-PAPER_BUCKETS // parts)
+    return [range(start, min(start + step, PAPER_BUCKETS)) for start in range(0, PAPER_BUCKETS, step)]
+
+
+def stage_papers(buckets: range, batch_dirs: list[Path], directory: Path) -> StagedPapers:
+    """Render the `papers` rows of some buckets: each paper's newest listing (ties: lowest profile_id) is its row.
+
+    A paper whose chosen listing failed validation is not published: each of its listings
+    becomes a reject, and `assemble` drops its authorships.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    readers = [pyarrow.ipc.open_file(pa.memory_map(str(path / _CANDIDATES_FILE))) for path in batch_dirs]
+    checked = 0
+    failed: set[str] = set()
+    failed_rejects: list[dict] = []
+    listed: list[pd.DataFrame] = []
+    writer = formats.PartWriter("papers", directory, f"papers-{buckets.start:03d}")
+    for listings in _bucket_chunks(readers, buckets):
+        chosen = _choose_papers(listings)
+        checked += chosen.checked
+        failed |= chosen.failed
+        failed_rejects += chosen.failed_rejects
+        writer.write(chosen.papers)
+        listed.append(chosen.listed)
+    columns = ["profile_id", "author_role", "code_status", "year"]
+    return StagedPapers(writer.close(), checked, failed_rejects, failed,
+                        pd.concat(listed, ignore_index=True)[columns] if listed else pd.DataFrame(columns=columns))
+
+
+def _bucket_chunks(readers: list, buckets: range) -> Iterator[pa.Table]:
+    """The listings of consecutive buckets, joined until a chunk has about _CHUNK_LISTINGS rows (fixed costs per chunk)."""
+    pending: list[pa.RecordBatch] = []
+    rows = 0
+    for bucket in buckets:
+        for reader in readers:
+            batch = reader.get_batch(bucket)
+            if batch.num_rows:
+                pending.append(batch)
+                rows += batch.num_rows
+        if rows >= _CHUNK_LISTINGS or (bucket == buckets[-1] and pending):
+            yield pa.Table.from_batches(pending)
+            pending, rows = [], 0
+
+
+@dataclass
+class _Chosen:
+    papers: pd.DataFrame
+    checked: int
+    failed: set[str]
+    failed_rejects: list[dict]
+    listed: pd.DataFrame
+
+
+def _choose_papers(listings: pa.Table) -> _Chosen:
+    """One bucket's listings to its `papers` rows (with n_profiles), failed papers and their rejects."""
+    order = pc.sort_indices(listings, sort_keys=[("paper_id", "ascending"), ("captured_date", "descending"),
+                                                 ("profile_id", "ascending"), ("source_line", "ascending")])
+    listings = listings.take(order)
+    keys = listings.select(["paper_id", "profile_id", "author_role", "_failure"]).to_pandas()
+    first = ~keys["paper_id"].duplicated()
+    bad = keys.loc[first & keys["_failure"].notna()].set_index("paper_id")["_failure"]
+    failing = keys["paper_id"].isin(bad.index)
+    failed_rejects = [_paper_failure_reject(listings, index, bad[keys.at[index, "paper_id"]]) for index in keys.index[failing]]
+    kept = keys[~failing]
+    n_profiles = kept.groupby("paper_id", sort=True)["profile_id"].nunique()
+    rows = listings.filter(pa.array((first & ~failing).to_numpy())).drop_columns([*_LISTING_EXTRAS, "n_profiles"])
+    papers = formats.from_arrow("papers", rows.append_column("n_profiles", pa.array(n_profiles.to_numpy())))
+    paper_fields = papers.set_index("paper_id")[["code_status", "year"]]
+    listed = kept[["profile_id", "author_role"]].join(paper_fields, on=kept["paper_id"]).reset_index(drop=True)
+    return _Chosen(papers, int(first.sum()), set(bad.index), failed_rejects, listed)
+
+
+def _paper_failure_reject(listings: pa.Table, index: int, reasons: str) -> dict:
+    row = listings.slice(index, 1).select(["paper_id", "source_file", "source_line", "raw_text"]).to_pylist()[0]
+    return _validation_reject(row["source_file"], row["source_line"], RECORD_PAPER,
+                              [f"paper {row['paper_id']} failed validation: {reasons}"], row["raw_text"])
+
+
+# --- every batch, in the main process -----------------------------------------------------------------
+
+
+def assemble(batches: list[StagedBatch], papers: list[StagedPapers], directory: Path) -> BuiltTables:
+    """Write the five data tables from the staged parts into `directory`, in key order, a part at a time.
+
+    Raises TableValidationError (table-level failures) or AccountingError; removes the spill files.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    warnings = [warning for batch in batches for warning in batch.warnings]
+    failures = [failure for batch in batches for failure in batch.table_failures]
+    rows_checked = sum((batch.rows_checked for batch in batches), Counter())
+    headers = [batch.headers for batch in batches] or [schemas.empty_frame("profile_snapshots")]
+    snapshots = schemas.conform("profile_snapshots", pd.concat(headers, ignore_index=True))
+    failures += validate.validate_table("profile_snapshots", snapshots).table_failures
+    validate.raise_table_failures(sorted(set(failures)))
+    current = {file for batch in batches for file in batch.current_files}
+    failed_papers = set().union(*(part.failed for part in papers))
+
+    files: dict[str, formats.WrittenFile] = {}
+    with formats.TableWriter("papers", directory) as writer:
+        for part in papers:
+            writer.append(part.part)
+    files.update(writer.close())
+    rows_checked["papers"] = sum(part.checked for part in papers)
+    authorships = _write_authorships(batches, directory, failed_papers)
+    files.update(authorships.files)
+    rejects = _write_rejects(batches, directory, [reject for part in papers for reject in part.failed_rejects], current)
+    files.update(rejects.files)
+
+    published_profiles = set(authorships.per_profile.index).union(*(batch.published_profiles for batch in batches))
+    current_headers = snapshots[snapshots["source_file"].isin(current) & snapshots["profile_id"].isin(published_profiles)]
+    snapshots = snapshots[snapshots["profile_id"].isin(published_profiles)].reset_index(drop=True)
+    listed = pd.concat([part.listed for part in papers], ignore_index=True)
+    profiles = schemas.conform("profiles", enrich.profiles_frame(current_headers, listed, rejects.counts.papers_rejected, snapshots))
+    small = {"profiles": profiles, "profile_snapshots": snapshots}
     failures = []
-    for name in ("profiles", "profile_snapshots", "rejects"):
-        rows_checked[name] = len(tables[name])
-        result = validate.validate_table(name, tables[name])
-        failures += result.table_failures + [
-            f"{name}: row {tables[name].iloc[index].iloc[0]}: {'; '.join(reasons)}" for index, reasons in result.row_failures.items()
-        ]
-    validate.raise_table_failures(failures + validate.check_references(tables))
-    accounting = _account(current, tables)
-    return BuiltTables(tables, warnings, accounting, rows_checked)
+    for name, frame in small.items():
+        rows_checked[name] = len(frame)
+        failures += _failures_as_table_level(name, frame, validate.validate_table(name, frame))
+    # Authorships by profile stand in for the table: its paper_ids are papers' by construction (stage_papers).
+    referring = {**small, "authorships": pd.DataFrame({"profile_id": pd.Series(authorships.per_profile.index, dtype="str")})}
+    validate.raise_table_failures(failures + validate.check_references(referring, authorships.per_profile))
+    for name, frame in small.items():
+        files.update(formats.write(name, frame, directory))
+    rows_checked["rejects"] = rejects.counts.rows
 
-
-def current_files(snapshots: list) -> set[str]:
-    """source_file of the newest capture of each profile (snapshots or extractions): the ones whose papers are published."""
-    return {item.source_file for item in _newest_per_profile(snapshots)}
-
-
-def enrich_current(extractions: list[Extraction], current: set[str]) -> dict[str, enrich.Enriched]:
-    """Enrich the current captures among `extractions`, by source_file: per profile, so extract batches can do it in parallel."""
-    return {
-        extraction.source_file: enrich.enrich_extraction(extraction, ids.profile_id(extraction.profile["name"]))
-        for extraction in extractions
-        if extraction.source_file in current and extraction.profile is not None
+    accounting = {
+        "paper_blocks_found": sum(batch.paper_blocks_found for batch in batches),
+        "published": authorships.rows,
+        "rejected": rejects.counts.current_paper_rejects,
     }
+    if accounting["paper_blocks_found"] != accounting["published"] + accounting["rejected"]:
+        raise AccountingError(
+            f"accounting does not balance: {accounting['paper_blocks_found']} paper blocks found,"
+            f" {accounting['published']} published + {accounting['rejected']} rejected"
+        )
+    shutil.rmtree(directory / _SPILL_DIRNAME, ignore_errors=True)
+    captured = snapshots["captured_date"]
+    counts = rejects.counts
+    return BuiltTables(
+        directory=directory,
+        files=files,
+        row_counts={
+            "profiles": len(profiles), "papers": files[formats.table_file("papers", "parquet")].rows,
+            "authorships": authorships.rows, "profile_snapshots": len(snapshots), "rejects": counts.rows,
+        },
+        as_of_date=str(captured.max()) if len(captured) else counts.newest_date,
+        profile_ids=list(profiles["profile_id"]),
+        warnings=warnings,
+        accounting=accounting,
+        rows_checked=dict(sorted(rows_checked.items())),
+        rejects_by_stage=dict(sorted(counts.by_stage.items())),
+        rejects_by_record_type=dict(sorted(counts.by_record_type.items())),
+        rejects_by_reason=dict(sorted(counts.by_reason.items(), key=lambda item: (-item[1], item[0]))),
+    )
 
 
-def _newest_per_profile(extractions: list[Extraction]) -> list[Extraction]:
-    newest: dict[str, Extraction] = {}
-    for extraction in sorted(extractions, key=lambda e: (e.captured_date, e.source_file)):
+def reason_kind(reason: str) -> str:
+    """A reject reason without file, line and values: `expected a valid calendar date`."""
+    match = _REASON_KIND.match(reason)
+    kind = match["kind"] if match else reason
+    return _QUOTED.sub("…", kind).strip()
+
+
+@dataclass
+class _Authorships:
+    files: dict[str, formats.WrittenFile]
+    rows: int
+    per_profile: pd.Series
+
+
+def _write_authorships(batches: list[StagedBatch], directory: Path, failed_papers: set[str]) -> _Authorships:
+    """Batch by batch in key order, as rendered in the workers; a batch with authorships of failed papers is rendered again without them."""
+    per_profile: Counter = Counter()
+
+    def without_failed(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[~frame["paper_id"].isin(failed_papers)].reset_index(drop=True) if failed_papers else frame
+
+    with formats.TableWriter("authorships", directory) as writer:
+        order = _key_order([batch.authorship_keys for batch in batches])
+        if order is None:
+            frame = without_failed(_merged("authorships", [batch.authorships for batch in batches]))
+            writer.write(frame)
+            per_profile.update(frame["profile_id"].value_counts().to_dict())
+        for number in order or []:
+            part = batches[number].authorships
+            arrow = part.read_arrow()
+            if failed_papers and pc.any(pc.is_in(arrow.column("paper_id"), pa.array(sorted(failed_papers)))).as_py():
+                frame = without_failed(formats.from_arrow("authorships", arrow))
+                writer.write(frame)
+                arrow = formats.to_arrow("authorships", frame)
+            else:
+                writer.append(part)
+            counted = pc.value_counts(arrow.column("profile_id"))
+            per_profile.update(dict(zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist())))
+    files = writer.close()
+    rows = files[formats.table_file("authorships", "parquet")].rows
+    return _Authorships(files, rows, pd.Series(per_profile, dtype="int64").sort_index())
+
+
+@dataclass
+class _Rejects:
+    files: dict[str, formats.WrittenFile]
+    counts: RejectCounts
+
+
+def _write_rejects(batches: list[StagedBatch], directory: Path, extra: list[dict], current: set[str]) -> _Rejects:
+    """Batch by batch in key order, as rendered in the workers; a batch that `assemble` added rejects to is rendered again."""
+    batch_of = {source_file: number for number, batch in enumerate(batches) for source_file in batch.source_files}
+    added: dict[int, list[dict]] = {}
+    for reject in extra:
+        added.setdefault(batch_of[reject["source_file"]], []).append(reject)
+    counts = RejectCounts()
+    failures: list[str] = []
+    ranges = [_widen("rejects", batch.reject_keys, added.get(number, [])) for number, batch in enumerate(batches)]
+    with formats.TableWriter("rejects", directory) as writer:
+        order = _key_order(ranges)
+        if order is None:
+            frame = _merged("rejects", [batch.rejects for batch in batches], extra)
+            failures += _failures_as_table_level("rejects", frame, validate.validate_table("rejects", frame))
+            writer.write(frame)
+            counts.add(frame, current)
+        for number in order or []:
+            batch = batches[number]
+            if number in added:
+                frame = _merged("rejects", [batch.rejects], added[number])
+                failures += _failures_as_table_level("rejects", frame, validate.validate_table("rejects", frame))
+                writer.write(frame)
+                counts.add(frame, current)
+            else:
+                writer.append(batch.rejects)
+                counts.merge(batch.reject_counts)
+    validate.raise_table_failures(sorted(set(failures)))
+    return _Rejects(writer.close(), counts)
+
+
+def _key_order(ranges: list[tuple[tuple, tuple] | None]) -> list[int] | None:
+    """Batches with rows in key order, or None when their key ranges overlap.
+
+    Batches cover disjoint key ranges (see profile_batches) unless hand-made archive folders
+    break that; then the caller reads and sorts every batch at once: correct, not bounded in memory.
+    """
+    spans = sorted((span, number) for number, span in enumerate(ranges) if span is not None)
+    if all(before[0][1] < after[0][0] for before, after in zip(spans, spans[1:])):
+        return [number for _, number in spans]
+    return None
+
+
+def _merged(table: str, parts: list[formats.Part | None], added: list[dict] = ()) -> pd.DataFrame:
+    """Parts and added rows as one sorted frame, its keys checked for uniqueness."""
+    frames = [formats.from_arrow(table, part.read_arrow()) for part in parts if part is not None]
+    frames.append(pd.DataFrame(list(added), columns=schemas.TABLES[table].columns))
+    frame = schemas.conform(table, pd.concat(frames, ignore_index=True))
+    validate.raise_table_failures(validate.validate_table(table, frame).table_failures)
+    return frame
+
+
+def _widen(table: str, span: tuple[tuple, tuple] | None, rows: list[dict]) -> tuple[tuple, tuple] | None:
+    """A batch's key range including rows added to it."""
+    key = schemas.TABLES[table].primary_key
+    keys = [tuple(row[column] for column in key) for row in rows] + (list(span) if span else [])
+    return (min(keys), max(keys)) if keys else None
+
+
+def _failures_as_table_level(table: str, frame: pd.DataFrame, checked: validate.Validated) -> list[str]:
+    """A row failure of a table built by the pipeline itself (profiles, rejects) is our bug: it stops the run."""
+    return checked.table_failures + [
+        f"{table}: row {frame.iloc[index].iloc[0]}: {'; '.join(reasons)}" for index, reasons in checked.row_failures.items()
+    ]
+
+
+def _render_part(table: str, frame: pd.DataFrame, directory: Path) -> formats.Part:
+    writer = formats.PartWriter(table, directory, table)
+    writer.write(frame)
+    return writer.close()
+
+
+# --- shared helpers --------------------------------------------------------------------------------------
+
+
+def _newest_per_profile(items: list) -> list:
+    newest: dict[str, object] = {}
+    for item in sorted(items, key=lambda item: (str(item.captured_date), item.source_file)):
         # Archive folder = profile id; a file whose name line could not be read still counts.
-        folder = extraction.source_file.rsplit("/", 2)[-2] if "/" in extraction.source_file else extraction.source_file
-        newest[folder] = extraction
+        newest[_folder(item.source_file)] = item
     return [newest[folder] for folder in sorted(newest)]
+
+
+def _folder(source_file: str) -> str:
+    return source_file.rsplit("/", 2)[-2] if "/" in source_file else source_file
 
 
 def _header_frame(extractions: list[Extraction]) -> pd.DataFrame:
@@ -204,16 +646,17 @@ def _validation_reject(source_file: str, line: int, record_type: str, reasons: l
     }
 
 
-def _account(current: list[Extraction], tables: dict[str, pd.DataFrame]) -> dict[str, int]:
-    """Every paper block of a current snapshot is in exactly one of authorships or rejects."""
-    files = {extraction.source_file for extraction in current}
-    found = sum(extraction.paper_blocks_found for extraction in current)
-    published = int(tables["authorships"]["source_file"].isin(files).sum())
-    rejects = tables["rejects"]
-    rejected = int(((rejects["record_type"] == RECORD_PAPER) & rejects["source_file"].isin(files)).sum())
-    accounting = {"paper_blocks_found": found, "published": published, "rejected": rejected}
-    if found != published + rejected:
-        raise AccountingError(
-            f"accounting does not balance: {found} paper blocks found, {published} published + {rejected} rejected"
-        )
-    return accounting
+def _key_range(frame: pd.DataFrame, table: str) -> tuple[tuple, tuple] | None:
+    if not len(frame):
+        return None
+    key = list(schemas.TABLES[table].primary_key)
+    return tuple(frame[key].iloc[0].tolist()), tuple(frame[key].iloc[-1].tolist())
+
+
+def _write_arrow(path: Path, tables: list[pa.Table], schema: pa.Schema | None = None) -> None:
+    """An Arrow IPC file with exactly one record batch per table given (empty ones too: batch i is bucket i)."""
+    schema = schema or tables[0].schema
+    with pyarrow.ipc.new_file(str(path), schema) as writer:
+        for table in tables:
+            batches = table.combine_chunks().to_batches()
+            writer.write_batch(batches[0] if batches else pa.RecordBatch.from_pylist([], schema=schema))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pandera.api.pandas.container
 import pandera.errors
 
 import schemas
@@ -37,9 +39,24 @@ class Validated:
 
 def validate_table(table: str, frame: pd.DataFrame) -> Validated:
     """Validate lazily (every failure in one pass); split failing rows from the rest."""
-    model = schemas.TABLES[table].model
+    return _validate(table, schemas.TABLES[table].schema, frame)
+
+
+def validate_rows(table: str, frame: pd.DataFrame) -> Validated:
+    """Every check that looks at one row at a time; key uniqueness is left to whoever sees the whole table."""
+    return _validate(table, _row_schema(table), frame)
+
+
+@functools.lru_cache(maxsize=None)
+def _row_schema(table: str) -> pandera.api.pandas.container.DataFrameSchema:
+    schema = copy.deepcopy(schemas.TABLES[table].schema)
+    schema.unique = None
+    return schema.update_columns({name: {"unique": False} for name in schema.columns})
+
+
+def _validate(table: str, schema, frame: pd.DataFrame) -> Validated:
     try:
-        model.validate(frame, lazy=True)
+        schema.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as errors:
         return _split_failures(table, frame, errors.failure_cases)
     return Validated(frame)
@@ -51,8 +68,12 @@ def raise_table_failures(failures: list[str]) -> None:
         raise TableValidationError("validation failed; nothing was published:\n  " + "\n  ".join(failures))
 
 
-def check_references(tables: dict[str, pd.DataFrame]) -> list[str]:
-    """Cross-table checks: foreign keys resolve, and each profile's papers_extracted matches its authorships."""
+def check_references(tables: dict[str, pd.DataFrame], authorships_per_profile: pd.Series | None = None) -> list[str]:
+    """Cross-table checks: foreign keys resolve, and each profile's papers_extracted matches its authorships.
+
+    Foreign keys are checked between the tables given. `authorships_per_profile` (rows of
+    `authorships` by profile_id) stands in for the authorships table when it was not held whole.
+    """
     failures: list[str] = []
     for name, table in schemas.TABLES.items():
         for columns, target, target_columns in table.foreign_keys:
@@ -66,10 +87,11 @@ def check_references(tables: dict[str, pd.DataFrame]) -> list[str]:
                 keys = missing[list(columns)].drop_duplicates().head(_MAX_KEYS_SHOWN)
                 shown = ", ".join("/".join(map(str, row)) for row in keys.itertuples(index=False))
                 failures.append(f"{name}: {len(missing)} row(s) point at no {target} row: {shown}")
-    if "profiles" in tables and "authorships" in tables:
-        counted = tables["authorships"].groupby("profile_id").size()
+    if authorships_per_profile is None and "authorships" in tables:
+        authorships_per_profile = tables["authorships"].groupby("profile_id").size()
+    if "profiles" in tables and authorships_per_profile is not None:
         profiles = tables["profiles"].set_index("profile_id")
-        expected = counted.reindex(profiles.index, fill_value=0)
+        expected = authorships_per_profile.reindex(profiles.index, fill_value=0)
         wrong = profiles.index[profiles["papers_extracted"] != expected]
         if len(wrong):
             failures.append(
