@@ -195,29 +195,46 @@ def enrich_extraction(extraction: Extraction, profile_id: str) -> Enriched:
     return enriched
 
 
-def profiles_frame(headers: pd.DataFrame, listed: pd.DataFrame, papers_rejected: Mapping[str, int], snapshots: pd.DataFrame) -> pd.DataFrame:
-    """Newest header of each profile plus counts by author role, code status and year.
+_COUNTED_CODE_STATUSES = {"linked": "papers_code_linked", "badge_only": "papers_code_badge_only", "mentioned": "papers_code_mentioned"}
+PROFILE_COUNT_COLUMNS = ["papers_extracted", *(f"{role}_author_papers" for role in AUTHOR_ROLES), *_COUNTED_CODE_STATUSES.values()]
+
+
+def profile_counts(listed: pd.DataFrame) -> pd.DataFrame:
+    """Per profile_id: published papers, by author role and by code status, and first and last year.
 
     `listed` has one row per published authorship: profile_id, author_role, and the code_status
-    and year of its paper's row; `papers_rejected` counts paper rejects per source_file.
+    and year of its paper's row. Counts of parts of the listings add up (combine_profile_counts).
     """
-    profiles = headers.set_index("profile_id")
     by_profile = listed.groupby("profile_id")
-    profiles["papers_extracted"] = by_profile.size()
+    counts = pd.DataFrame({"papers_extracted": by_profile.size()})
     roles = pd.crosstab(listed["profile_id"], listed["author_role"]).reindex(columns=list(AUTHOR_ROLES), fill_value=0)
+    statuses = pd.crosstab(listed["profile_id"], listed["code_status"]).reindex(columns=list(_COUNTED_CODE_STATUSES), fill_value=0)
     for role in AUTHOR_ROLES:
-        profiles[f"{role}_author_papers"] = roles[role]
-    statuses = pd.crosstab(listed["profile_id"], listed["code_status"]).reindex(columns=["linked", "badge_only", "mentioned"], fill_value=0)
-    profiles["papers_code_linked"] = statuses["linked"]
-    profiles["papers_code_badge_only"] = statuses["badge_only"]
-    profiles["papers_code_mentioned"] = statuses["mentioned"]
-    profiles["papers_with_code"] = statuses["linked"] + statuses["badge_only"]
-    profiles["first_year"] = by_profile["year"].min()
-    profiles["last_year"] = by_profile["year"].max()
+        counts[f"{role}_author_papers"] = roles[role]
+    for status, column in _COUNTED_CODE_STATUSES.items():
+        counts[column] = statuses[status]
+    counts["first_year"] = by_profile["year"].min()
+    counts["last_year"] = by_profile["year"].max()
+    return counts.rename_axis("profile_id")
+
+
+def combine_profile_counts(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """profile_counts of several sets of listings, as one: counts summed, years the earliest and latest."""
+    joined = pd.concat(parts)
+    by_profile = joined.groupby(level="profile_id")
+    combined = by_profile[PROFILE_COUNT_COLUMNS].sum()
+    combined["first_year"] = by_profile["first_year"].min()
+    combined["last_year"] = by_profile["last_year"].max()
+    return combined
+
+
+def profiles_frame(headers: pd.DataFrame, counts: pd.DataFrame, papers_rejected: Mapping[str, int], snapshots: pd.DataFrame) -> pd.DataFrame:
+    """Newest header of each profile plus its counts (profile_counts), paper rejects per source_file and snapshots."""
+    profiles = headers.set_index("profile_id").join(counts)
+    profiles["papers_with_code"] = profiles["papers_code_linked"] + profiles["papers_code_badge_only"]
     profiles["papers_rejected"] = profiles["source_file"].map(pd.Series(dict(papers_rejected), dtype="int64"))
     profiles["snapshots_archived"] = snapshots.groupby("profile_id").size()
-    count_columns = ["papers_extracted", "papers_rejected", *(f"{role}_author_papers" for role in AUTHOR_ROLES),
-                     "papers_code_linked", "papers_code_badge_only", "papers_code_mentioned", "papers_with_code"]
+    count_columns = [*PROFILE_COUNT_COLUMNS, "papers_with_code", "papers_rejected"]
     profiles[count_columns] = profiles[count_columns].fillna(0).astype("int64")
     profiles[["first_year", "last_year"]] = profiles[["first_year", "last_year"]].astype("Int64")
     return profiles.reset_index()

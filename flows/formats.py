@@ -65,11 +65,11 @@ class Part:
 
     def read_arrow(self) -> pa.Table:
         """The part's rows as Arrow data (whole: for parts small enough to hold)."""
-        with pa.ipc.open_file(self.path("arrow")) as reader:
+        with pa.ipc.open_file(pa.OSFile(str(self.path("arrow")))) as reader:
             return reader.read_all()
 
     def arrow_batches(self) -> Iterator[pa.RecordBatch]:
-        with pa.ipc.open_file(self.path("arrow")) as reader:
+        with pa.ipc.open_file(pa.OSFile(str(self.path("arrow")))) as reader:
             for index in range(reader.num_record_batches):
                 yield reader.get_batch(index)
 
@@ -249,6 +249,11 @@ def read(table: str, path: Path) -> pd.DataFrame:
     else:
         raise ValueError(f"unknown format of {path}")
     return _restore(table, frame)
+
+
+def read_columns(path: Path, columns: list[str], filters: list | None = None) -> pd.DataFrame:
+    """Some columns of a published Parquet file (rows matching `filters`, pyarrow's syntax), for summaries of large tables."""
+    return pq.read_table(path, columns=columns, filters=filters).to_pandas(types_mapper=_types_mapper)
 
 
 def from_arrow(table: str, arrow: pa.Table) -> pd.DataFrame:

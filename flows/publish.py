@@ -111,9 +111,9 @@ def publish_release(
     files and checksums, verifies the folder and moves it into releases/.
     """
     output_dir.mkdir(parents=True, exist_ok=True)
-    staging = built.directory if built.directory.parent == output_dir else staging_dir(output_dir)
-    recover(output_dir, keep=staging)
-    if staging != built.directory:
+    staging = staging_dir(output_dir)
+    recover(output_dir, keep=built.directory)  # removes a staging folder a killed run left
+    if built.directory != staging:
         shutil.move(built.directory, staging)
     releases = read_releases(output_dir)
     previous = releases[0] if releases else None

@@ -35,6 +35,7 @@ PAGES_DIRNAME = "pages"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 RECENT_RELEASES = 5
 NEWEST_PAPERS = 10
+NEWEST_PAPER_COLUMNS = ["title", "authors", "is_author_list_truncated", "is_year_inferred"]
 TOP_CATEGORIES = 7  # more categories than this are drawn as one "other" band
 HISTORY_PROFILES = 8  # lines in the metric history; more would be unreadable
 HISTORY_METRICS = {
@@ -144,14 +145,20 @@ def landing_context(output_dir: Path, releases: list[dict]) -> dict:
     if releases:
         newest = releases[0]
         release_dir = output_dir / newest["path"]
-        tables = {table: formats.read(table, release_dir / formats.table_file(table, "parquet")) for table in ("papers", "authorships", "profile_snapshots")}
+        # Only the columns the page shows: papers and authorships have a row per paper.
+        papers_path = release_dir / formats.table_file("papers", "parquet")
+        papers = formats.read_columns(papers_path, ["paper_id", "published_date", "year", "category", "code_status"])
+        authorships = formats.read_columns(release_dir / formats.table_file("authorships", "parquet"), ["profile_id", "paper_id", "author_role"])
+        snapshots = formats.read("profile_snapshots", release_dir / formats.table_file("profile_snapshots", "parquet"))
+        newest_ids = _newest_first(papers).head(NEWEST_PAPERS)["paper_id"].tolist()
         context["latest"] = {
             **newest,
             "citation": citation(newest),
             "files": release_files(release_dir, newest["path"]),
-            "newest_papers": newest_papers(tables["papers"]),
+            "newest_papers": newest_papers(formats.read_columns(papers_path, [*papers.columns, *NEWEST_PAPER_COLUMNS],
+                                                                filters=[("paper_id", "in", newest_ids)])),
         }
-        context["charts"] = charts(tables["papers"], tables["authorships"], tables["profile_snapshots"])
+        context["charts"] = charts(papers, authorships, snapshots)
     return context
 
 
@@ -212,7 +219,7 @@ def citation(release: dict) -> str:
 
 def newest_papers(papers: pd.DataFrame, limit: int = NEWEST_PAPERS) -> list[dict]:
     """The most recently published papers, newest first (ties by paper_id), for a first look."""
-    ordered = papers.sort_values(["published_date", "paper_id"], ascending=[False, True], kind="stable")
+    ordered = _newest_first(papers)
     return [
         {
             "published_date": str(row.published_date),
@@ -224,6 +231,10 @@ def newest_papers(papers: pd.DataFrame, limit: int = NEWEST_PAPERS) -> list[dict
         }
         for row in ordered.head(limit).itertuples(index=False)
     ]
+
+
+def _newest_first(papers: pd.DataFrame) -> pd.DataFrame:
+    return papers.sort_values(["published_date", "paper_id"], ascending=[False, True], kind="stable")
 
 
 def charts(papers: pd.DataFrame, authorships: pd.DataFrame, snapshots: pd.DataFrame) -> list[Chart]:

@@ -295,7 +295,7 @@ class StagedPapers:
     checked: int
     failed_rejects: list[dict]
     failed: set[str]
-    listed: pd.DataFrame  # per published listing: profile_id, author_role, and its paper's code_status and year
+    profile_counts: pd.DataFrame  # enrich.profile_counts of the part's published listings
 
 
 def paper_parts(parts: int = PAPER_PARTS) -> list[range]:
@@ -311,7 +311,8 @@ def stage_papers(buckets: range, batch_dirs: list[Path], directory: Path) -> Sta
     becomes a reject, and `assemble` drops its authorships.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    readers = [pyarrow.ipc.open_file(pa.memory_map(str(path / _CANDIDATES_FILE))) for path in batch_dirs]
+    # Plain reads, not memory maps: a mapped file's pages count in the worker's memory while it is open.
+    readers = [pyarrow.ipc.open_file(pa.OSFile(str(path / _CANDIDATES_FILE))) for path in batch_dirs]
     checked = 0
     failed: set[str] = set()
     failed_rejects: list[dict] = []
@@ -325,8 +326,8 @@ def stage_papers(buckets: range, batch_dirs: list[Path], directory: Path) -> Sta
         writer.write(chosen.papers)
         listed.append(chosen.listed)
     columns = ["profile_id", "author_role", "code_status", "year"]
-    return StagedPapers(writer.close(), checked, failed_rejects, failed,
-                        pd.concat(listed, ignore_index=True)[columns] if listed else pd.DataFrame(columns=columns))
+    listed_frame = pd.concat(listed, ignore_index=True)[columns] if listed else pd.DataFrame(columns=columns)
+    return StagedPapers(writer.close(), checked, failed_rejects, failed, enrich.profile_counts(listed_frame))
 
 
 def _bucket_chunks(readers: list, buckets: range) -> Iterator[pa.Table]:
@@ -411,8 +412,8 @@ def assemble(batches: list[StagedBatch], papers: list[StagedPapers], directory: 
     published_profiles = set(authorships.per_profile.index).union(*(batch.published_profiles for batch in batches))
     current_headers = snapshots[snapshots["source_file"].isin(current) & snapshots["profile_id"].isin(published_profiles)]
     snapshots = snapshots[snapshots["profile_id"].isin(published_profiles)].reset_index(drop=True)
-    listed = pd.concat([part.listed for part in papers], ignore_index=True)
-    profiles = schemas.conform("profiles", enrich.profiles_frame(current_headers, listed, rejects.counts.papers_rejected, snapshots))
+    counts = enrich.combine_profile_counts([part.profile_counts for part in papers])
+    profiles = schemas.conform("profiles", enrich.profiles_frame(current_headers, counts, rejects.counts.papers_rejected, snapshots))
     small = {"profiles": profiles, "profile_snapshots": snapshots}
     failures = []
     for name, frame in small.items():
