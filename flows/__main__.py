@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dask-address", default=None,
                      help="scheduler address of an existing Dask cluster (tcp://HOST:PORT); default: start a LocalCluster")
     run.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel workers for the local or LocalCluster runner (default: CPU count)")
-    run.add_argument("--batch-size", type=int, default=None, help="raw files per extract task (default: 500)")
+    run.add_argument("--batch-size", type=int, default=None, help="raw files per extract task (default: 250)")
     run.add_argument("--no-cache", action="store_true", help="parse every file again instead of reusing cached extractions")
     run.set_defaults(handler=_run)
 

@@ -17,7 +17,8 @@ from flows.ingest import IngestResult, Snapshot
 from flows.publish import PublishResult
 from flows.tables import BuiltTables, StagedBatch, StagedPapers
 
-DEFAULT_BATCH_SIZE = 500
+# Files per extract task: a worker holds one batch's extractions and rows (~400 MB at 250 files).
+DEFAULT_BATCH_SIZE = 250
 
 
 def _fetch_may_succeed_later(task, task_run, state) -> bool:

@@ -15,6 +15,8 @@ import matplotlib.axis
 import matplotlib.dates
 import matplotlib.ticker
 import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from markupsafe import Markup, escape
 from matplotlib.figure import Figure
 
@@ -145,10 +147,8 @@ def landing_context(output_dir: Path, releases: list[dict]) -> dict:
     if releases:
         newest = releases[0]
         release_dir = output_dir / newest["path"]
-        # Only the columns the page shows: papers and authorships have a row per paper.
         papers_path = release_dir / formats.table_file("papers", "parquet")
         papers = formats.read_columns(papers_path, ["paper_id", "published_date", "year", "category", "code_status"])
-        authorships = formats.read_columns(release_dir / formats.table_file("authorships", "parquet"), ["profile_id", "paper_id", "author_role"])
         snapshots = formats.read("profile_snapshots", release_dir / formats.table_file("profile_snapshots", "parquet"))
         newest_ids = _newest_first(papers).head(NEWEST_PAPERS)["paper_id"].tolist()
         context["latest"] = {
@@ -158,7 +158,7 @@ def landing_context(output_dir: Path, releases: list[dict]) -> dict:
             "newest_papers": newest_papers(formats.read_columns(papers_path, [*papers.columns, *NEWEST_PAPER_COLUMNS],
                                                                 filters=[("paper_id", "in", newest_ids)])),
         }
-        context["charts"] = charts(papers, authorships, snapshots)
+        context["charts"] = charts(papers, release_dir, snapshots)
     return context
 
 
@@ -237,18 +237,24 @@ def _newest_first(papers: pd.DataFrame) -> pd.DataFrame:
     return papers.sort_values(["published_date", "paper_id"], ascending=[False, True], kind="stable")
 
 
-def charts(papers: pd.DataFrame, authorships: pd.DataFrame, snapshots: pd.DataFrame) -> list[Chart]:
-    """The four charts of the landing page, drawn from the newest release."""
-    years = papers[["paper_id", "year"]]
-    roles = authorships[["paper_id", "author_role"]].merge(years, on="paper_id", how="inner")
-    n_profiles = authorships["profile_id"].nunique()
+def charts(papers: pd.DataFrame, release_dir: Path, snapshots: pd.DataFrame) -> list[Chart]:
+    """The four charts of the landing page, drawn from the newest release.
+
+    Authorships have a row per paper on a profile: their roles are joined to the papers' years
+    in Arrow, so the page needs no Python object per row.
+    """
+    authorships = pq.read_table(release_dir / formats.table_file("authorships", "parquet"), columns=["profile_id", "paper_id", "author_role"])
+    years = pq.read_table(release_dir / formats.table_file("papers", "parquet"), columns=["paper_id", "year"])
+    roles = (authorships.select(["paper_id", "author_role"]).join(years, "paper_id", join_type="inner")
+             .group_by(["year", "author_role"]).aggregate([([], "count_all")]).to_pandas())
+    n_profiles = pc.count_distinct(authorships.column("profile_id")).as_py()
     return [
         _chart("chart-categories", "Papers per year by category", f"Each paper once, by the category the site shows; categories beyond the {TOP_CATEGORIES} largest are drawn as “other”.",
               papers_by_category_svg(papers)),
         _chart("chart-code", "Code availability per year", "linked: the abstract links a repository; badge_only: the site's Code badge without a link; mentioned: the abstract promises code without a link; none.",
               stacked_bars_svg(_count_by_year(papers, "code_status", CODE_STATUSES), CODE_STATUS_COLORS, "papers")),
         _chart("chart-roles", "The profiled researcher's author role per year", f"One count per paper on a profile, summed over {n_profiles:,} profile(s); last only when the author list is complete, hidden when the researcher is not among the names shown.",
-              stacked_bars_svg(_count_by_year(roles, "author_role", AUTHOR_ROLES), AUTHOR_ROLE_COLORS, "papers on profiles")),
+              stacked_bars_svg(_count_by_year(roles, "author_role", AUTHOR_ROLES, weight="count_all"), AUTHOR_ROLE_COLORS, "papers on profiles")),
         metric_history_chart(snapshots),
     ]
 
@@ -338,12 +344,16 @@ def filesize(size: int) -> str:
     return f"{value:.1f} GB"
 
 
-def _count_by_year(frame: pd.DataFrame, column: str, series: list[str] | tuple[str, ...]) -> pd.DataFrame:
-    """Rows per year (every year from first to last) and value of `column`, columns in `series` order."""
+def _count_by_year(frame: pd.DataFrame, column: str, series: list[str] | tuple[str, ...], weight: str | None = None) -> pd.DataFrame:
+    """Rows (or the sum of `weight`) per year (every year from first to last) and value of `column`, columns in `series` order."""
     if frame.empty:
         return pd.DataFrame()
     years = frame["year"].astype(int)
-    counts = pd.crosstab(years, frame[column]).reindex(columns=list(series), fill_value=0)
+    if weight is None:
+        counts = pd.crosstab(years, frame[column])
+    else:
+        counts = pd.crosstab(years, frame[column], values=frame[weight], aggfunc="sum").fillna(0).astype("int64")
+    counts = counts.reindex(columns=list(series), fill_value=0)
     return counts.reindex(range(years.min(), years.max() + 1), fill_value=0)
 
 

@@ -40,9 +40,9 @@ _CANDIDATES_FILE = "listings.arrow"
 _SPILL_DIRNAME = ".spill"
 # Listings of consecutive buckets are chosen from together up to about this many rows: a chunk's
 # fixed costs (sorting, frames, rendering) then weigh little, and memory stays one chunk.
-_CHUNK_LISTINGS = 20_000
+_CHUNK_LISTINGS = 10_000
 # Paper listings carry what the main process needs to pick each paper's row and count profiles.
-_LISTING_EXTRAS = ("profile_id", "author_role", "_failure", "raw_text")
+_LISTING_EXTRAS = ("profile_id", "author_role", "_failure")  # and raw_text, for rejects
 _REASON_KIND = re.compile(r"^[^:]+:\d+: (?P<kind>.*?)(?:, found .*|: found .*)?$", re.DOTALL)
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|\b\d+(?:[.,]\d+)*\b")
 
@@ -355,15 +355,19 @@ class _Chosen:
 
 
 def _choose_papers(listings: pa.Table) -> _Chosen:
-    """One bucket's listings to its `papers` rows (with n_profiles), failed papers and their rejects."""
+    """One chunk's listings to its `papers` rows (with n_profiles), failed papers and their rejects."""
     order = pc.sort_indices(listings, sort_keys=[("paper_id", "ascending"), ("captured_date", "descending"),
                                                  ("profile_id", "ascending"), ("source_line", "ascending")])
-    listings = listings.take(order)
+    raw_text = listings.column("raw_text")  # only a failed paper's listings need it: not copied in order
+    listings = listings.drop_columns(["raw_text"]).take(order)
     keys = listings.select(["paper_id", "profile_id", "author_role", "_failure"]).to_pandas()
     first = ~keys["paper_id"].duplicated()
     bad = keys.loc[first & keys["_failure"].notna()].set_index("paper_id")["_failure"]
     failing = keys["paper_id"].isin(bad.index)
-    failed_rejects = [_paper_failure_reject(listings, index, bad[keys.at[index, "paper_id"]]) for index in keys.index[failing]]
+    failed_rejects = [
+        _paper_failure_reject(listings, index, raw_text[order[index].as_py()].as_py(), bad[keys.at[index, "paper_id"]])
+        for index in keys.index[failing]
+    ]
     kept = keys[~failing]
     n_profiles = kept.groupby("paper_id", sort=True)["profile_id"].nunique()
     rows = listings.filter(pa.array((first & ~failing).to_numpy())).drop_columns([*_LISTING_EXTRAS, "n_profiles"])
@@ -373,10 +377,10 @@ def _choose_papers(listings: pa.Table) -> _Chosen:
     return _Chosen(papers, int(first.sum()), set(bad.index), failed_rejects, listed)
 
 
-def _paper_failure_reject(listings: pa.Table, index: int, reasons: str) -> dict:
-    row = listings.slice(index, 1).select(["paper_id", "source_file", "source_line", "raw_text"]).to_pylist()[0]
+def _paper_failure_reject(listings: pa.Table, index: int, raw_text: str, reasons: str) -> dict:
+    row = listings.slice(index, 1).select(["paper_id", "source_file", "source_line"]).to_pylist()[0]
     return _validation_reject(row["source_file"], row["source_line"], RECORD_PAPER,
-                              [f"paper {row['paper_id']} failed validation: {reasons}"], row["raw_text"])
+                              [f"paper {row['paper_id']} failed validation: {reasons}"], raw_text)
 
 
 # --- every batch, in the main process -----------------------------------------------------------------
