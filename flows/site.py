@@ -15,6 +15,7 @@ import matplotlib.axis
 import matplotlib.dates
 import matplotlib.ticker
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from markupsafe import Markup, escape
@@ -37,6 +38,7 @@ PAGES_DIRNAME = "pages"
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 RECENT_RELEASES = 5
 NEWEST_PAPERS = 10
+_ROWS = "rows"
 NEWEST_PAPER_COLUMNS = ["title", "authors", "is_author_list_truncated", "is_year_inferred"]
 TOP_CATEGORIES = 7  # more categories than this are drawn as one "other" band
 HISTORY_PROFILES = 8  # lines in the metric history; more would be unreadable
@@ -148,17 +150,19 @@ def landing_context(output_dir: Path, releases: list[dict]) -> dict:
         newest = releases[0]
         release_dir = output_dir / newest["path"]
         papers_path = release_dir / formats.table_file("papers", "parquet")
-        papers = formats.read_columns(papers_path, ["paper_id", "published_date", "year", "category", "code_status"])
+        # Papers and authorships have a row per paper: the page reads the columns it shows, in Arrow.
+        dates = pq.read_table(papers_path, columns=["paper_id", "published_date"])
+        newest_order = pc.select_k_unstable(dates, NEWEST_PAPERS, [("published_date", "descending"), ("paper_id", "ascending")])
+        newest_ids = dates.take(newest_order).column("paper_id").to_pylist()
         snapshots = formats.read("profile_snapshots", release_dir / formats.table_file("profile_snapshots", "parquet"))
-        newest_ids = _newest_first(papers).head(NEWEST_PAPERS)["paper_id"].tolist()
         context["latest"] = {
             **newest,
             "citation": citation(newest),
             "files": release_files(release_dir, newest["path"]),
-            "newest_papers": newest_papers(formats.read_columns(papers_path, [*papers.columns, *NEWEST_PAPER_COLUMNS],
-                                                                filters=[("paper_id", "in", newest_ids)])),
+            "newest_papers": newest_papers(formats.read_columns(papers_path, ["paper_id", "published_date", "category", "code_status", *NEWEST_PAPER_COLUMNS],
+                                                                filters=[("paper_id", "in", newest_ids)])) if newest_ids else [],
         }
-        context["charts"] = charts(papers, release_dir, snapshots)
+        context["charts"] = charts(release_dir, snapshots)
     return context
 
 
@@ -219,7 +223,7 @@ def citation(release: dict) -> str:
 
 def newest_papers(papers: pd.DataFrame, limit: int = NEWEST_PAPERS) -> list[dict]:
     """The most recently published papers, newest first (ties by paper_id), for a first look."""
-    ordered = _newest_first(papers)
+    ordered = papers.sort_values(["published_date", "paper_id"], ascending=[False, True], kind="stable")
     return [
         {
             "published_date": str(row.published_date),
@@ -233,41 +237,36 @@ def newest_papers(papers: pd.DataFrame, limit: int = NEWEST_PAPERS) -> list[dict
     ]
 
 
-def _newest_first(papers: pd.DataFrame) -> pd.DataFrame:
-    return papers.sort_values(["published_date", "paper_id"], ascending=[False, True], kind="stable")
-
-
-def charts(papers: pd.DataFrame, release_dir: Path, snapshots: pd.DataFrame) -> list[Chart]:
+def charts(release_dir: Path, snapshots: pd.DataFrame) -> list[Chart]:
     """The four charts of the landing page, drawn from the newest release.
 
-    Authorships have a row per paper on a profile: their roles are joined to the papers' years
-    in Arrow, so the page needs no Python object per row.
+    Papers and authorships are counted per year in Arrow (group by, join), so the page needs no
+    Python object per row, however large the release.
     """
+    papers = pq.read_table(release_dir / formats.table_file("papers", "parquet"), columns=["paper_id", "year", "category", "code_status"])
     authorships = pq.read_table(release_dir / formats.table_file("authorships", "parquet"), columns=["profile_id", "paper_id", "author_role"])
-    years = pq.read_table(release_dir / formats.table_file("papers", "parquet"), columns=["paper_id", "year"])
-    roles = (authorships.select(["paper_id", "author_role"]).join(years, "paper_id", join_type="inner")
-             .group_by(["year", "author_role"]).aggregate([([], "count_all")]).to_pandas())
+    roles = authorships.select(["paper_id", "author_role"]).join(papers.select(["paper_id", "year"]), "paper_id", join_type="inner")
     n_profiles = pc.count_distinct(authorships.column("profile_id")).as_py()
     return [
         _chart("chart-categories", "Papers per year by category", f"Each paper once, by the category the site shows; categories beyond the {TOP_CATEGORIES} largest are drawn as “other”.",
-              papers_by_category_svg(papers)),
+              papers_by_category_svg(_year_counts(papers, "category"))),
         _chart("chart-code", "Code availability per year", "linked: the abstract links a repository; badge_only: the site's Code badge without a link; mentioned: the abstract promises code without a link; none.",
-              stacked_bars_svg(_count_by_year(papers, "code_status", CODE_STATUSES), CODE_STATUS_COLORS, "papers")),
+              stacked_bars_svg(_count_by_year(_year_counts(papers, "code_status"), "code_status", CODE_STATUSES), CODE_STATUS_COLORS, "papers")),
         _chart("chart-roles", "The profiled researcher's author role per year", f"One count per paper on a profile, summed over {n_profiles:,} profile(s); last only when the author list is complete, hidden when the researcher is not among the names shown.",
-              stacked_bars_svg(_count_by_year(roles, "author_role", AUTHOR_ROLES, weight="count_all"), AUTHOR_ROLE_COLORS, "papers on profiles")),
+              stacked_bars_svg(_count_by_year(_year_counts(roles, "author_role"), "author_role", AUTHOR_ROLES), AUTHOR_ROLE_COLORS, "papers on profiles")),
         metric_history_chart(snapshots),
     ]
 
 
-def papers_by_category_svg(papers: pd.DataFrame) -> str | None:
-    """Stacked bars of papers per year, one band per large category and one for the rest."""
-    totals = papers["category"].value_counts()
+def papers_by_category_svg(counts: pd.DataFrame) -> str | None:
+    """Stacked bars of papers per year, one band per large category and one for the rest (`counts`: year, category, rows)."""
+    totals = counts.groupby("category")[_ROWS].sum()
     order = sorted(totals.index, key=lambda category: (-totals[category], category))
     shown = order[:TOP_CATEGORIES]
-    bands = papers["category"].where(papers["category"].isin(shown), OTHER_CATEGORY)
+    bands = counts["category"].where(counts["category"].isin(shown), OTHER_CATEGORY)
     series = shown + ([OTHER_CATEGORY] if len(order) > len(shown) else [])
     colors = {**dict(zip(shown, CATEGORY_COLORS)), OTHER_CATEGORY: OTHER_COLOR}
-    return stacked_bars_svg(_count_by_year(papers.assign(category=bands), "category", series), colors, "papers")
+    return stacked_bars_svg(_count_by_year(counts.assign(category=bands), "category", series), colors, "papers")
 
 
 def stacked_bars_svg(counts: pd.DataFrame, colors: dict[str, str], ylabel: str) -> str | None:
@@ -344,17 +343,19 @@ def filesize(size: int) -> str:
     return f"{value:.1f} GB"
 
 
-def _count_by_year(frame: pd.DataFrame, column: str, series: list[str] | tuple[str, ...], weight: str | None = None) -> pd.DataFrame:
-    """Rows (or the sum of `weight`) per year (every year from first to last) and value of `column`, columns in `series` order."""
-    if frame.empty:
+def _year_counts(table: pa.Table, column: str) -> pd.DataFrame:
+    """Rows of an Arrow table per year and value of `column`: year, column, rows."""
+    return table.group_by(["year", column]).aggregate([([], "count_all")]).rename_columns(["year", column, _ROWS]).to_pandas()
+
+
+def _count_by_year(counts: pd.DataFrame, column: str, series: list[str] | tuple[str, ...]) -> pd.DataFrame:
+    """Rows per year (every year from first to last) and value of `column`, columns in `series` order (`counts` from _year_counts)."""
+    if counts.empty:
         return pd.DataFrame()
-    years = frame["year"].astype(int)
-    if weight is None:
-        counts = pd.crosstab(years, frame[column])
-    else:
-        counts = pd.crosstab(years, frame[column], values=frame[weight], aggfunc="sum").fillna(0).astype("int64")
-    counts = counts.reindex(columns=list(series), fill_value=0)
-    return counts.reindex(range(years.min(), years.max() + 1), fill_value=0)
+    years = counts["year"].astype(int)
+    table = pd.crosstab(years, counts[column], values=counts[_ROWS], aggfunc="sum").fillna(0).astype("int64")
+    table = table.reindex(columns=list(series), fill_value=0)
+    return table.reindex(range(years.min(), years.max() + 1), fill_value=0)
 
 
 def _integer_ticks(axis: matplotlib.axis.Axis) -> None:

@@ -162,21 +162,28 @@ def current_files(snapshots: list) -> set[str]:
 
 
 def profile_batches(snapshots: list, batch_size: int) -> list[list]:
-    """Snapshots in batches of about `batch_size`, never splitting a group of related profile folders.
+    """Snapshots in batches of about `batch_size`, never splitting a folder from the folders named after it.
 
-    A folder and the folders named after it with a hyphen (`li`, `li-wei`) sort in one order as
+    A folder and the folders that extend it with a hyphen (`li`, `li-wei`) sort in one order as
     profile ids and in another inside paths (`-` < `/`); keeping such a group in one batch keeps
     every batch's keys in one range for both orders, so the batches can be appended in turn.
     """
+    folders = {_folder(snapshot.source_file) for snapshot in snapshots}
     groups: dict[str, list] = {}
     for snapshot in sorted(snapshots, key=lambda item: item.source_file):
-        groups.setdefault(_folder(snapshot.source_file).split("-", 1)[0], []).append(snapshot)
+        groups.setdefault(_group(_folder(snapshot.source_file), folders), []).append(snapshot)
     batches: list[list] = [[]]
     for group in groups.values():
         if batches[-1] and len(batches[-1]) + len(group) > batch_size:
             batches.append([])
         batches[-1].extend(group)
     return [batch for batch in batches if batch]
+
+
+def _group(folder: str, folders: set[str]) -> str:
+    """The shortest archived folder that `folder` extends with hyphens (`li` for `li-wei-xu`), else itself."""
+    parts = folder.split("-")
+    return next(("-".join(parts[:length]) for length in range(1, len(parts)) if "-".join(parts[:length]) in folders), folder)
 
 
 # --- one batch, in a worker ---------------------------------------------------------------------------

@@ -64,6 +64,12 @@ def test_profile_batches_keep_hyphenated_folders_together_and_in_key_order() -> 
     assert by_id == sorted(by_id) and by_path == sorted(by_path)
 
 
+def test_profile_batches_split_folders_that_only_share_a_first_name() -> None:
+    """`ahmad-celik` and `ahmad-deng` sort the same way in both orders: grouping them would let batches grow with N."""
+    snapshots = [Snapshot(folder, CAPTURED, Path(folder), f"profiles/{folder}/{CAPTURED}.txt", "") for folder in ("ahmad-celik", "ahmad-deng", "ahmad-li")]
+    assert [len(batch) for batch in tables.profile_batches(snapshots, batch_size=1)] == [1, 1, 1]
+
+
 @pytest.mark.parametrize("batch_size", [1, 2, 3])
 def test_any_batching_publishes_the_bytes_of_one_batch(tmp_path: Path, batch_size: int) -> None:
     whole = tables.build_tables(captures(), tmp_path / "whole")
