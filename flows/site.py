@@ -151,9 +151,9 @@ def landing_context(output_dir: Path, releases: list[dict]) -> dict:
         release_dir = output_dir / newest["path"]
         papers_path = release_dir / formats.table_file("papers", "parquet")
         # Papers and authorships have a row per paper: the page reads the columns it shows, in Arrow.
-        dates = pq.read_table(papers_path, columns=["paper_id", "published_date"])
-        newest_order = pc.select_k_unstable(dates, NEWEST_PAPERS, [("published_date", "descending"), ("paper_id", "ascending")])
-        newest_ids = dates.take(newest_order).column("paper_id").to_pylist()
+        papers = pq.read_table(papers_path, columns=["paper_id", "published_date", "year", "category", "code_status"])
+        newest_order = pc.select_k_unstable(papers, NEWEST_PAPERS, [("published_date", "descending"), ("paper_id", "ascending")])
+        newest_ids = papers.take(newest_order).column("paper_id").to_pylist()
         snapshots = formats.read("profile_snapshots", release_dir / formats.table_file("profile_snapshots", "parquet"))
         context["latest"] = {
             **newest,
@@ -162,7 +162,7 @@ def landing_context(output_dir: Path, releases: list[dict]) -> dict:
             "newest_papers": newest_papers(formats.read_columns(papers_path, ["paper_id", "published_date", "category", "code_status", *NEWEST_PAPER_COLUMNS],
                                                                 filters=[("paper_id", "in", newest_ids)])) if newest_ids else [],
         }
-        context["charts"] = charts(release_dir, snapshots)
+        context["charts"] = charts(papers, release_dir, snapshots)
     return context
 
 
@@ -237,13 +237,13 @@ def newest_papers(papers: pd.DataFrame, limit: int = NEWEST_PAPERS) -> list[dict
     ]
 
 
-def charts(release_dir: Path, snapshots: pd.DataFrame) -> list[Chart]:
+def charts(papers: pa.Table, release_dir: Path, snapshots: pd.DataFrame) -> list[Chart]:
     """The four charts of the landing page, drawn from the newest release.
 
-    Papers and authorships are counted per year in Arrow (group by, join), so the page needs no
-    Python object per row, however large the release.
+    `papers` holds the Arrow columns paper_id, year, category and code_status. Papers and
+    authorships are counted per year in Arrow (group by, join), so the page needs no Python
+    object per row, however large the release.
     """
-    papers = pq.read_table(release_dir / formats.table_file("papers", "parquet"), columns=["paper_id", "year", "category", "code_status"])
     authorships = pq.read_table(release_dir / formats.table_file("authorships", "parquet"), columns=["profile_id", "paper_id", "author_role"])
     roles = authorships.select(["paper_id", "author_role"]).join(papers.select(["paper_id", "year"]), "paper_id", join_type="inner")
     n_profiles = pc.count_distinct(authorships.column("profile_id")).as_py()

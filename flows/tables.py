@@ -183,7 +183,8 @@ def profile_batches(snapshots: list, batch_size: int) -> list[list]:
 def _group(folder: str, folders: set[str]) -> str:
     """The shortest archived folder that `folder` extends with hyphens (`li` for `li-wei-xu`), else itself."""
     parts = folder.split("-")
-    return next(("-".join(parts[:length]) for length in range(1, len(parts)) if "-".join(parts[:length]) in folders), folder)
+    prefixes = ("-".join(parts[:length]) for length in range(1, len(parts)))
+    return next((prefix for prefix in prefixes if prefix in folders), folder)
 
 
 # --- one batch, in a worker ---------------------------------------------------------------------------
@@ -489,6 +490,7 @@ def _write_authorships(batches: list[StagedBatch], directory: Path, failed_paper
     def without_failed(frame: pd.DataFrame) -> pd.DataFrame:
         return frame[~frame["paper_id"].isin(failed_papers)].reset_index(drop=True) if failed_papers else frame
 
+    failed_ids = pa.array(sorted(failed_papers), pa.string())
     with formats.TableWriter("authorships", directory) as writer:
         order = _key_order([batch.authorship_keys for batch in batches])
         if order is None:
@@ -498,7 +500,7 @@ def _write_authorships(batches: list[StagedBatch], directory: Path, failed_paper
         for number in order or []:
             part = batches[number].authorships
             arrow = part.read_arrow()
-            if failed_papers and pc.any(pc.is_in(arrow.column("paper_id"), pa.array(sorted(failed_papers)))).as_py():
+            if failed_papers and pc.any(pc.is_in(arrow.column("paper_id"), failed_ids)).as_py():
                 frame = without_failed(formats.from_arrow("authorships", arrow))
                 writer.write(frame)
                 arrow = formats.to_arrow("authorships", frame)
