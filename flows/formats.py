@@ -7,13 +7,15 @@ import hashlib
 import io
 import json
 from json.encoder import encode_basestring  # json.dumps' own (C) string encoder when ensure_ascii=False
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv
 import pyarrow.ipc
 import pyarrow.parquet as pq
@@ -34,6 +36,10 @@ PARQUET_ROW_GROUP_ROWS = 20_000
 # of Python objects per row is bounded.
 _CHUNK_ROWS = 20_000
 _TEXT_FORMATS = ("csv", "jsonl")
+# What makes a CSV field quoted (pandas' csv QUOTE_MINIMAL with "\n" line ends; a lone "\r" is
+# left bare) and a JSON string escaped (json.dumps with ensure_ascii=False). RE2 syntax.
+_CSV_SPECIAL = r'[,"\n]'
+_JSON_SPECIAL = r'[\x00-\x1f"\\]'
 _COPY_BYTES = 1 << 20
 
 
@@ -86,13 +92,16 @@ class PartWriter:
 
     def write(self, frame: pd.DataFrame) -> None:
         """Render the rows of one chunk (conformed, in key order after the previous chunk)."""
-        arrow = to_arrow(self._part.table, frame)
-        for piece in _csv_rows(self._part.table, frame):
+        self.write_arrow(to_arrow(self._part.table, frame))
+
+    def write_arrow(self, arrow: pa.Table) -> None:
+        """Render rows already in Arrow with the table's schema."""
+        for piece in _csv_rows(arrow):
             self._csv.write(piece)
         for piece in _jsonl_rows(arrow):
             self._jsonl.write(piece)
         self._arrow.write_table(arrow)
-        self._rows += len(frame)
+        self._rows += arrow.num_rows
 
     def close(self) -> Part:
         for handle in (self._csv, self._jsonl, self._arrow):
@@ -128,7 +137,7 @@ class TableWriter:
         if self._written is not None:
             raise ValueError(f"{self.table}: write after close")
         arrow = to_arrow(self.table, frame)
-        for piece in _csv_rows(self.table, frame):
+        for piece in _csv_rows(arrow):
             self._text["csv"].write(piece)
         for piece in _jsonl_rows(arrow):
             self._text["jsonl"].write(piece)
@@ -224,7 +233,7 @@ def render(table: str, frame: pd.DataFrame, file_format: str) -> bytes:
         pq.write_table(to_arrow(table, frame), buffer, row_group_size=PARQUET_ROW_GROUP_ROWS, **PARQUET_OPTIONS)
         return buffer.getvalue().to_pybytes()
     if file_format == "csv":
-        return _csv_header(table) + b"".join(_csv_rows(table, frame))
+        return _csv_header(table) + b"".join(_csv_rows(to_arrow(table, frame)))
     if file_format == "jsonl":
         return b"".join(_jsonl_rows(to_arrow(table, frame)))
     raise ValueError(f"unknown format {file_format!r}")
@@ -290,60 +299,102 @@ class _HashingFile:
 
 
 def _csv_header(table: str) -> bytes:
-    return _render_csv(table, schemas.empty_frame(table), header=True)
-
-
-def _csv_rows(table: str, frame: pd.DataFrame) -> Iterator[bytes]:
-    """CSV text of the rows, without header, a bounded number of rows at a time."""
-    for start in range(0, len(frame), _CHUNK_ROWS):
-        yield _render_csv(table, frame.iloc[start : start + _CHUNK_ROWS], header=False)
-
-
-def _render_csv(table: str, frame: pd.DataFrame, header: bool) -> bytes:
-    out = frame.copy()
-    for name, column in schemas.TABLES[table].schema.columns.items():
-        if schemas.is_list_column(column):
-            out[name] = out[name].map(LIST_SEPARATOR.join)
-        elif out[name].dtype == bool:
-            out[name] = out[name].map({True: "true", False: "false"})
-        elif isinstance(out[name].dtype, pd.ArrowDtype):
-            out[name] = out[name].astype(str).where(out[name].notna(), "")
-        elif isinstance(out[name].dtype, pd.BooleanDtype):
-            out[name] = out[name].map({True: "true", False: "false"}, na_action="ignore")
     buffer = io.StringIO()
-    out.to_csv(buffer, index=False, header=header, lineterminator="\n")
+    csv.writer(buffer, lineterminator="\n").writerow(schemas.TABLES[table].columns)
     return buffer.getvalue().encode("utf-8")
+
+
+def _csv_rows(arrow: pa.Table) -> Iterator[bytes]:
+    """CSV text of the rows, without header, a bounded number of rows at a time.
+
+    The text pandas' `to_csv` gives for the frame (`csv` QUOTE_MINIMAL: a field is quoted when it
+    holds a comma, a quote or a line feed; nulls empty; flags `true`/`false`; lists joined by
+    LIST_SEPARATOR), built column by column in Arrow: no Python object per cell except floats.
+    tests/test_formats.py holds it to pandas.
+    """
+    for start in range(0, arrow.num_rows, _CHUNK_ROWS):
+        chunk = arrow.slice(start, _CHUNK_ROWS)
+        cells = [_csv_cells(column.combine_chunks()) for column in chunk.columns]
+        yield _concatenated(pc.binary_join_element_wise(*cells, ","), "\n")
+
+
+def _csv_cells(values: pa.Array) -> pa.Array:
+    """The CSV field of each value, as text."""
+    kind = values.type
+    if pa.types.is_boolean(kind):
+        return pc.if_else(values, "true", "false").fill_null("")
+    if pa.types.is_floating(kind):
+        return pa.array(["" if value is None or value != value else float.__repr__(value) for value in values.to_pylist()], pa.string())
+    if pa.types.is_list(kind):
+        values = pc.binary_join(values, LIST_SEPARATOR)
+    elif not pa.types.is_string(kind):
+        return values.cast(pa.string()).fill_null("")  # integers and dates: `12`, `2025-11-13`
+    return _replaced(values.fill_null(""), _CSV_SPECIAL, lambda value: '"' + value.replace('"', '""') + '"')
 
 
 def _jsonl_rows(arrow: pa.Table) -> Iterator[bytes]:
     """JSON Lines text of the rows, a bounded number of rows at a time.
 
     The text is what `json.dumps(row, ensure_ascii=False, separators=(",", ":"))` gives for each
-    row as a dict, built column by column with the encoders json.dumps itself uses (~2x faster
-    than a json.dumps call per row; tests/test_formats.py holds it to json.dumps).
+    row as a dict, built column by column in Arrow with json's escapes (tests/test_formats.py
+    holds it to json.dumps).
     """
-    # Dates as ISO text in Arrow (date32 casts to `YYYY-MM-DD`, as isoformat() gives).
-    dates = [index for index, field in enumerate(arrow.schema) if pa.types.is_date(field.type)]
-    for index in dates:
-        arrow = arrow.set_column(index, arrow.field(index).name, arrow.column(index).cast(pa.string()))
     for start in range(0, arrow.num_rows, _CHUNK_ROWS):
         chunk = arrow.slice(start, _CHUNK_ROWS)
-        members = [_json_members(field, column.to_pylist()) for field, column in zip(chunk.schema, chunk.columns)]
-        yield "".join("{" + ",".join(row) + "}\n" for row in zip(*members)).encode("utf-8")
+        members = [_json_values(column.combine_chunks()) for column in chunk.columns]
+        members = [_wrapped(values, json.dumps(name, ensure_ascii=False) + ":", "") for name, values in zip(chunk.column_names, members)]
+        yield _concatenated(_wrapped(pc.binary_join_element_wise(*members, ","), "{", "}"), "\n")
 
 
-def _json_members(field: pa.Field, values: list) -> list[str]:
-    """`"name":value` of each value of a column, as json.dumps writes it."""
-    name = encode_basestring(field.name) + ":"
-    if pa.types.is_string(field.type):
-        return [name + ("null" if value is None else encode_basestring(value)) for value in values]
-    if pa.types.is_list(field.type):
-        return [name + ("null" if value is None else "[" + ",".join(map(encode_basestring, value)) + "]") for value in values]
-    if pa.types.is_boolean(field.type):
-        return [name + ("null" if value is None else "true" if value else "false") for value in values]
-    if pa.types.is_integer(field.type):
-        return [name + ("null" if value is None else int.__repr__(value)) for value in values]
-    return [name + json.dumps(value, ensure_ascii=False) for value in values]
+def _json_values(values: pa.Array) -> pa.Array:
+    """The JSON text of each value, as json.dumps writes it (ensure_ascii=False)."""
+    kind = values.type
+    if pa.types.is_string(kind):
+        return _wrapped(_json_escaped(values), '"', '"').fill_null("null")
+    if pa.types.is_list(kind):
+        items = _wrapped(_json_escaped(pc.list_flatten(values)), '"', '"')
+        joined = pc.binary_join(pa.ListArray.from_arrays(_list_offsets(values), items), ",")
+        return pc.if_else(values.is_null(), "null", _wrapped(joined, "[", "]"))
+    if pa.types.is_boolean(kind):
+        return pc.if_else(values, "true", "false").fill_null("null")
+    if pa.types.is_integer(kind):
+        return values.cast(pa.string()).fill_null("null")
+    if pa.types.is_date(kind):
+        return _wrapped(values.cast(pa.string()), '"', '"').fill_null("null")
+    return pa.array([json.dumps(value) for value in values.to_pylist()], pa.string())
+
+
+def _json_escaped(values: pa.Array) -> pa.Array:
+    """Strings with json's escapes: `"`, `\\` and the control characters U+0000 to U+001F."""
+    return _replaced(values, _JSON_SPECIAL, lambda value: encode_basestring(value)[1:-1])
+
+
+def _replaced(values: pa.Array, pattern: str, replace: Callable[[str], str]) -> pa.Array:
+    """`replace` applied to the strings that contain a match of `pattern` (few), the others kept in Arrow."""
+    matches = pc.match_substring_regex(values, pattern).fill_null(False)
+    if not pc.any(matches).as_py():
+        return values
+    return pc.replace_with_mask(values, matches, pa.array([replace(value) for value in values.filter(matches).to_pylist()], pa.string()))
+
+
+def _list_offsets(values: pa.ListArray) -> pa.Array:
+    """Offsets of a list array's items after list_flatten (which drops the items of null lists and slices)."""
+    lengths = pc.list_value_length(values).fill_null(0)
+    return pa.concat_arrays([pa.array([0], pa.int32()), pc.cumulative_sum(lengths).cast(pa.int32())])
+
+
+def _wrapped(values: pa.Array, before: str, after: str) -> pa.Array:
+    """before + value + after for each value (null stays null)."""
+    return pc.binary_join_element_wise(before, values, after, "")
+
+
+def _concatenated(lines: pa.Array, end: str) -> bytes:
+    """Every value followed by `end`, as one UTF-8 text: the data buffer of the strings, between their first and last offsets."""
+    lines = _wrapped(lines, "", end)
+    if not len(lines):
+        return b""
+    offsets = np.frombuffer(lines.buffers()[1], np.int32, count=len(lines) + 1, offset=lines.offset * 4)
+    return lines.buffers()[2][offsets[0] : offsets[-1]].to_pybytes()
 
 
 def _count_csv_rows(path: Path) -> int:

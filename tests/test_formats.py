@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import io
 import json
 from itertools import pairwise
 from pathlib import Path
@@ -251,6 +252,51 @@ def test_json_lines_are_what_json_dumps_gives_for_each_row(table: str):
         for row in frame.to_dict("records")
     )
     assert formats.render(table, frame, "jsonl").decode("utf-8") == expected
+
+
+def pandas_csv(table: str, frame: pd.DataFrame) -> bytes:
+    """The CSV text as pandas' to_csv writes the frame: how every published CSV file was first written."""
+    out = frame.copy()
+    for name, column in schemas.TABLES[table].schema.columns.items():
+        if schemas.is_list_column(column):
+            out[name] = out[name].map(formats.LIST_SEPARATOR.join)
+        elif out[name].dtype == bool:
+            out[name] = out[name].map({True: "true", False: "false"})
+        elif isinstance(out[name].dtype, pd.ArrowDtype):
+            out[name] = out[name].astype(str).where(out[name].notna(), "")
+        elif isinstance(out[name].dtype, pd.BooleanDtype):
+            out[name] = out[name].map({True: "true", False: "false"}, na_action="ignore")
+    buffer = io.StringIO()
+    out.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue().encode("utf-8")
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_csv_is_what_pandas_to_csv_gives(table: str):
+    """The column-wise Arrow CSV encoder against pandas, which wrote the CSV files of earlier releases."""
+    frame = large_frame(table)
+    assert formats.render(table, frame, "csv") == pandas_csv(table, frame)
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts=st.lists(st.text(max_size=40), min_size=1, max_size=8), lists=st.lists(st.lists(st.text(max_size=12), max_size=3), min_size=8, max_size=8),
+       scores=st.lists(st.none() | st.floats(min_value=0, allow_infinity=False), min_size=8, max_size=8))
+def test_any_text_is_quoted_and_escaped_as_pandas_and_json_dumps_do(texts: list[str], lists: list[list[str]], scores: list[float | None]):
+    """Any Unicode text (control characters, quotes, commas, line breaks) in CSV and JSON Lines, and any score."""
+    papers = large_frame("papers").iloc[:8].copy()
+    papers["title"] = [texts[index % len(texts)] for index in range(8)]
+    papers["authors"] = lists
+    papers = schemas.conform("papers", papers)
+    authorships = large_frame("authorships").iloc[:8].copy()
+    authorships["source_file"] = [texts[index % len(texts)] for index in range(8)]
+    authorships["site_score"] = pd.array(scores, dtype="Float64")
+    for table, frame in (("papers", papers), ("authorships", authorships)):
+        assert formats.render(table, frame, "csv") == pandas_csv(table, frame)
+        expected = "".join(
+            json.dumps({name: diff.json_value(value) for name, value in row.items()}, ensure_ascii=False, separators=(",", ":")) + "\n"
+            for row in frame.to_dict("records")
+        )
+        assert formats.render(table, frame, "jsonl").decode("utf-8") == expected
 
 
 @pytest.mark.parametrize("table", TABLES)
