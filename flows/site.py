@@ -14,6 +14,7 @@ import matplotlib
 import matplotlib.axis
 import matplotlib.dates
 import matplotlib.ticker
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,7 +23,7 @@ from markupsafe import Markup, escape
 from matplotlib.figure import Figure
 
 import schemas
-from flows import formats, package, publish, settings
+from flows import formats, ids, package, publish, settings
 from flows.checksums import sha256_file
 from flows.files import write_atomic
 from schemas.authorships import AUTHOR_ROLES
@@ -39,6 +40,8 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 RECENT_RELEASES = 5
 NEWEST_PAPERS = 10
 _ROWS = "rows"
+# Authorship rows the landing page reads at a time for its author-role chart.
+_AUTHORSHIP_BATCH_ROWS = 65_536
 NEWEST_PAPER_COLUMNS = ["title", "authors", "is_author_list_truncated", "is_year_inferred"]
 TOP_CATEGORIES = 7  # more categories than this are drawn as one "other" band
 HISTORY_PROFILES = 8  # lines in the metric history; more would be unreadable
@@ -240,20 +243,19 @@ def newest_papers(papers: pd.DataFrame, limit: int = NEWEST_PAPERS) -> list[dict
 def charts(papers: pa.Table, release_dir: Path, snapshots: pd.DataFrame) -> list[Chart]:
     """The four charts of the landing page, drawn from the newest release.
 
-    `papers` holds the Arrow columns paper_id, year, category and code_status. Papers and
-    authorships are counted per year in Arrow (group by, join), so the page needs no Python
-    object per row, however large the release.
+    `papers` holds the Arrow columns paper_id, year, category and code_status. Papers are
+    counted per year in Arrow (group by); authorships are read a batch at a time and given their
+    paper's year by a binary search, so the page holds no row of authorships beyond a batch and
+    no Python object per row, however large the release.
     """
-    authorships = pq.read_table(release_dir / formats.table_file("authorships", "parquet"), columns=["profile_id", "paper_id", "author_role"])
-    roles = authorships.select(["paper_id", "author_role"]).join(papers.select(["paper_id", "year"]), "paper_id", join_type="inner")
-    n_profiles = pc.count_distinct(authorships.column("profile_id")).as_py()
+    roles, n_profiles = _role_year_counts(release_dir / formats.table_file("authorships", "parquet"), papers)
     return [
         _chart("chart-categories", "Papers per year by category", f"Each paper once, by the category the site shows; categories beyond the {TOP_CATEGORIES} largest are drawn as “other”.",
               papers_by_category_svg(_year_counts(papers, "category"))),
         _chart("chart-code", "Code availability per year", "linked: the abstract links a repository; badge_only: the site's Code badge without a link; mentioned: the abstract promises code without a link; none.",
               stacked_bars_svg(_count_by_year(_year_counts(papers, "code_status"), "code_status", CODE_STATUSES), CODE_STATUS_COLORS, "papers")),
         _chart("chart-roles", "The profiled researcher's author role per year", f"One count per paper on a profile, summed over {n_profiles:,} profile(s); last only when the author list is complete, hidden when the researcher is not among the names shown.",
-              stacked_bars_svg(_count_by_year(_year_counts(roles, "author_role"), "author_role", AUTHOR_ROLES), AUTHOR_ROLE_COLORS, "papers on profiles")),
+              stacked_bars_svg(_count_by_year(roles, "author_role", AUTHOR_ROLES), AUTHOR_ROLE_COLORS, "papers on profiles")),
         metric_history_chart(snapshots),
     ]
 
@@ -346,6 +348,34 @@ def filesize(size: int) -> str:
 def _year_counts(table: pa.Table, column: str) -> pd.DataFrame:
     """Rows of an Arrow table per year and value of `column`: year, column, rows."""
     return table.group_by(["year", column]).aggregate([([], "count_all")]).rename_columns(["year", column, _ROWS]).to_pandas()
+
+
+def _role_year_counts(authorships_path: Path, papers: pa.Table) -> tuple[pd.DataFrame, int]:
+    """Authorships per year of their paper and author role (year, author_role, rows), and the profiles they are on."""
+    paper_ids = _paper_id_bytes(papers.column("paper_id"))
+    years = papers.column("year").to_numpy()
+    order = np.argsort(paper_ids, kind="stable")  # papers.parquet is in paper_id order: a no-op pass
+    paper_ids, years = paper_ids[order], years[order]
+    counts: list[pd.DataFrame] = []
+    profiles: set[str] = set()
+    for batch in pq.ParquetFile(authorships_path).iter_batches(batch_size=_AUTHORSHIP_BATCH_ROWS, columns=["profile_id", "paper_id", "author_role"]):
+        wanted = _paper_id_bytes(batch.column("paper_id"))
+        found = np.minimum(np.searchsorted(paper_ids, wanted), len(paper_ids) - 1) if len(paper_ids) else np.zeros(len(wanted), np.int64)
+        matched = paper_ids[found] == wanted if len(paper_ids) else np.zeros(len(wanted), bool)
+        rows = pa.table({"year": years[found[matched]], "author_role": batch.column("author_role").filter(pa.array(matched))})
+        counts.append(_year_counts(rows, "author_role"))
+        profiles.update(pc.unique(batch.column("profile_id")).to_pylist())
+    if not counts:
+        return pd.DataFrame(columns=["year", "author_role", _ROWS]), 0
+    summed = pd.concat(counts).groupby(["year", "author_role"], as_index=False)[_ROWS].sum()
+    return summed, len(profiles)
+
+
+def _paper_id_bytes(paper_ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """paper_ids (16 hex digits each, as the schema requires) as a fixed-width byte array, without a Python object per id."""
+    values = paper_ids.combine_chunks() if isinstance(paper_ids, pa.ChunkedArray) else paper_ids
+    values = values.cast(pa.binary(ids.PAPER_ID_HEX_CHARS))
+    return np.frombuffer(values.buffers()[1], f"S{ids.PAPER_ID_HEX_CHARS}", count=len(values), offset=values.offset * ids.PAPER_ID_HEX_CHARS)
 
 
 def _count_by_year(counts: pd.DataFrame, column: str, series: list[str] | tuple[str, ...]) -> pd.DataFrame:

@@ -331,7 +331,7 @@ def stage_papers(buckets: range, batch_dirs: list[Path], directory: Path) -> Sta
         checked += chosen.checked
         failed |= chosen.failed
         failed_rejects += chosen.failed_rejects
-        writer.write(chosen.papers)
+        writer.write_arrow(chosen.papers)
         listed.append(chosen.listed)
     columns = ["profile_id", "author_role", "code_status", "year"]
     listed_frame = pd.concat(listed, ignore_index=True)[columns] if listed else pd.DataFrame(columns=columns)
@@ -355,40 +355,43 @@ def _bucket_chunks(readers: list, buckets: range) -> Iterator[pa.Table]:
 
 @dataclass
 class _Chosen:
-    papers: pd.DataFrame
+    papers: pa.Table
     checked: int
     failed: set[str]
     failed_rejects: list[dict]
     listed: pd.DataFrame
 
 
+_SORT_KEYS = [("paper_id", "ascending"), ("captured_date", "descending"), ("profile_id", "ascending"), ("source_line", "ascending")]
+
+
 def _choose_papers(listings: pa.Table) -> _Chosen:
-    """One chunk's listings to its `papers` rows (with n_profiles), failed papers and their rejects."""
-    order = pc.sort_indices(listings, sort_keys=[("paper_id", "ascending"), ("captured_date", "descending"),
-                                                 ("profile_id", "ascending"), ("source_line", "ascending")])
-    raw_text = listings.column("raw_text")  # only a failed paper's listings need it: not copied in order
-    listings = listings.drop_columns(["raw_text"]).take(order)
-    keys = listings.select(["paper_id", "profile_id", "author_role", "_failure"]).to_pandas()
+    """One chunk's listings to its `papers` rows (with n_profiles, in Arrow), failed papers and their rejects.
+
+    Only the key columns are sorted and taken to pandas; the wide columns (abstracts) are taken
+    once, for the chosen rows.
+    """
+    order = pc.sort_indices(listings.select([name for name, _ in _SORT_KEYS]), sort_keys=_SORT_KEYS)
+    keys = listings.select(["paper_id", "profile_id", "author_role", "_failure"]).take(order).to_pandas()
     first = ~keys["paper_id"].duplicated()
     bad = keys.loc[first & keys["_failure"].notna()].set_index("paper_id")["_failure"]
     failing = keys["paper_id"].isin(bad.index)
     failed_rejects = [
-        _paper_failure_reject(listings, index, raw_text[order[index].as_py()].as_py(), bad[keys.at[index, "paper_id"]])
-        for index in keys.index[failing]
+        _paper_failure_reject(listings, order[index].as_py(), bad[keys.at[index, "paper_id"]]) for index in keys.index[failing]
     ]
     kept = keys[~failing]
     n_profiles = kept.groupby("paper_id", sort=True)["profile_id"].nunique()
-    rows = listings.filter(pa.array((first & ~failing).to_numpy())).drop_columns([*_LISTING_EXTRAS, "n_profiles"])
-    papers = formats.from_arrow("papers", rows.append_column("n_profiles", pa.array(n_profiles.to_numpy())))
-    paper_fields = papers.set_index("paper_id")[["code_status", "year"]]
+    rows = listings.take(order.filter(pa.array((first & ~failing).to_numpy()))).drop_columns([*_LISTING_EXTRAS, "raw_text"])
+    papers = rows.set_column(rows.schema.get_field_index("n_profiles"), "n_profiles", pa.array(n_profiles.to_numpy(), pa.int64()))
+    paper_fields = rows.select(["paper_id", "code_status", "year"]).to_pandas().set_index("paper_id")
     listed = kept[["profile_id", "author_role"]].join(paper_fields, on=kept["paper_id"]).reset_index(drop=True)
-    return _Chosen(papers, int(first.sum()), set(bad.index), failed_rejects, listed)
+    return _Chosen(papers.cast(schemas.arrow_schema("papers")), int(first.sum()), set(bad.index), failed_rejects, listed)
 
 
-def _paper_failure_reject(listings: pa.Table, index: int, raw_text: str, reasons: str) -> dict:
-    row = listings.slice(index, 1).select(["paper_id", "source_file", "source_line"]).to_pylist()[0]
+def _paper_failure_reject(listings: pa.Table, index: int, reasons: str) -> dict:
+    row = listings.slice(index, 1).select(["paper_id", "source_file", "source_line", "raw_text"]).to_pylist()[0]
     return _validation_reject(row["source_file"], row["source_line"], RECORD_PAPER,
-                              [f"paper {row['paper_id']} failed validation: {reasons}"], raw_text)
+                              [f"paper {row['paper_id']} failed validation: {reasons}"], row["raw_text"])
 
 
 # --- every batch, in the main process -----------------------------------------------------------------
