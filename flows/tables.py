@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -286,9 +287,8 @@ def _spill_listings(listings: pd.DataFrame, path: Path) -> None:
     for name, values in (("profile_id", extras["profile_id"]), ("author_role", extras["author_role"]),
                          ("_failure", failures), ("raw_text", extras["raw_text"])):
         arrow = arrow.append_column(name, pa.array(values, pa.string(), from_pandas=True))
-    prefixes = pc.utf8_slice_codeunits(arrow.column("paper_id"), 0, _BUCKET_DIGITS).to_pylist()
-    bounds = [pd.Index(prefixes).searchsorted(f"{bucket:02x}") for bucket in range(PAPER_BUCKETS + 1)] if prefixes else [0] * (PAPER_BUCKETS + 1)
-    bounds[-1] = arrow.num_rows
+    prefixes = np.array(pc.utf8_slice_codeunits(arrow.column("paper_id"), 0, _BUCKET_DIGITS).to_pylist(), dtype=object)
+    bounds = list(np.searchsorted(prefixes, [f"{bucket:02x}" for bucket in range(PAPER_BUCKETS)])) + [arrow.num_rows]
     _write_arrow(path, [arrow.slice(bounds[bucket], bounds[bucket + 1] - bounds[bucket]) for bucket in range(PAPER_BUCKETS)], arrow.schema)
 
 
@@ -303,7 +303,11 @@ class StagedPapers:
     checked: int
     failed_rejects: list[dict]
     failed: set[str]
-    profile_counts: pd.DataFrame  # enrich.profile_counts of the part's published listings
+    profile_counts: Path  # enrich.profile_counts of the part's published listings, an Arrow file
+
+    def read_profile_counts(self) -> pd.DataFrame:
+        with pa.ipc.open_file(pa.OSFile(str(self.profile_counts))) as reader:
+            return reader.read_pandas().set_index("profile_id")
 
 
 def paper_parts(parts: int = PAPER_PARTS) -> list[range]:
@@ -324,7 +328,7 @@ def stage_papers(buckets: range, batch_dirs: list[Path], directory: Path) -> Sta
     checked = 0
     failed: set[str] = set()
     failed_rejects: list[dict] = []
-    listed: list[pd.DataFrame] = []
+    counts: pd.DataFrame | None = None
     writer = formats.PartWriter("papers", directory, f"papers-{buckets.start:03d}")
     for listings in _bucket_chunks(readers, buckets):
         chosen = _choose_papers(listings)
@@ -332,10 +336,15 @@ def stage_papers(buckets: range, batch_dirs: list[Path], directory: Path) -> Sta
         failed |= chosen.failed
         failed_rejects += chosen.failed_rejects
         writer.write_arrow(chosen.papers)
-        listed.append(chosen.listed)
-    columns = ["profile_id", "author_role", "code_status", "year"]
-    listed_frame = pd.concat(listed, ignore_index=True)[columns] if listed else pd.DataFrame(columns=columns)
-    return StagedPapers(writer.close(), checked, failed_rejects, failed, enrich.profile_counts(listed_frame))
+        chunk_counts = enrich.profile_counts(chosen.listed)
+        counts = chunk_counts if counts is None else enrich.combine_profile_counts([counts, chunk_counts])
+    if counts is None:
+        counts = enrich.profile_counts(pd.DataFrame(columns=["profile_id", "author_role", "code_status", "year"]))
+    # A file, not a result: every part counts nearly every profile (~8 MB at 50,000 profiles), and
+    # results stay in the main process until the flow ends.
+    counts_path = directory / f"profile-counts-{buckets.start:03d}.arrow"
+    _write_arrow(counts_path, [pa.Table.from_pandas(counts.reset_index())])
+    return StagedPapers(writer.close(), checked, failed_rejects, failed, counts_path)
 
 
 def _bucket_chunks(readers: list, buckets: range) -> Iterator[pa.Table]:
@@ -427,7 +436,9 @@ def assemble(batches: list[StagedBatch], papers: list[StagedPapers], directory: 
     published_profiles = set(authorships.per_profile.index).union(*(batch.published_profiles for batch in batches))
     current_headers = snapshots[snapshots["source_file"].isin(current) & snapshots["profile_id"].isin(published_profiles)]
     snapshots = snapshots[snapshots["profile_id"].isin(published_profiles)].reset_index(drop=True)
-    counts = enrich.combine_profile_counts([part.profile_counts for part in papers])
+    counts = papers[0].read_profile_counts()  # one part's counts at a time (paper_parts: never none)
+    for part in papers[1:]:
+        counts = enrich.combine_profile_counts([counts, part.read_profile_counts()])
     profiles = schemas.conform("profiles", enrich.profiles_frame(current_headers, counts, rejects.counts.papers_rejected, snapshots))
     small = {"profiles": profiles, "profile_snapshots": snapshots}
     failures = []
