@@ -49,6 +49,10 @@ _NAME_TOKEN = re.compile(r"[a-z0-9]+")
 # pre-test never refuses what the regex would accept.
 _IGNORECASE_ASCII_TWINS = str.maketrans({"İ": "i", "ı": "i", "ſ": "s"})
 _CODE_MENTION_WORDS = ("code", "implementation")
+# Every match of _CODE_MENTION also holds one of these: an availability word (first branch), a
+# release verb (second) or a link (third). Most abstracts that mention code lack all of them.
+_CODE_MENTION_CONTEXT = ("available", "releas", "public", "found", "accessible", "open", "provided", "share",
+                         "downloaded", "obtained", "hosted", "publish", "make", "http", "www.")
 _LONGEST_URL_PREFIX = len("https://www.")
 
 
@@ -246,7 +250,7 @@ def _folded(text: str) -> str:
 
 
 def _may_mention_code(folded: str) -> bool:
-    return any(word in folded for word in _CODE_MENTION_WORDS)
+    return any(word in folded for word in _CODE_MENTION_WORDS) and any(word in folded for word in _CODE_MENTION_CONTEXT)
 
 
 def _name_tokens(name: str) -> list[str]:

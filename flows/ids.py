@@ -25,6 +25,8 @@ _WHITESPACE = re.compile(r"\s+")
 
 def ascii_fold(text: str) -> str:
     """'Nießner José' -> 'Niessner Jose': drop diacritics, spell out letters NFKD keeps."""
+    if text.isascii():
+        return text  # nothing to translate, decompose or drop (most names and titles)
     decomposed = unicodedata.normalize("NFKD", text.translate(_ASCII_LETTERS))
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 

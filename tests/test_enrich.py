@@ -6,6 +6,8 @@ import datetime as dt
 from collections import Counter
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flows import enrich, ids
 from flows.extract import extract_file, parse_profile
@@ -301,3 +303,37 @@ def test_seed_linked_urls_are_the_abstracts_github_links(seed_listings: list[dic
         if row["code_status"] == "linked":
             assert len(row["code_urls"]) == 1 and row["code_urls"][0] in row["abstract"]
             assert row["code_urls"][0].startswith("https://github.com/")
+
+
+# The code-mention regex's words by role, with twins that IGNORECASE matches but lower() does
+# not give (`ı`, `İ`, `ſ`, the Kelvin sign), in the orders its branches accept and in others.
+_MENTION_SLOTS = {
+    "noun": ["code", "Code", "CODE", "source code", "implementation", "implementations", "codebase", "codes", "coDe"],
+    "aux": ["is", "are", "will be", "can be", "ıs", "İs", "has been"],
+    "available": ["available", "publicly available", "released", "public", "open-source", "open sourced", "found", "provided",
+                  "shared", "hosted", "obtained", "downloaded", "accessible", "avaılable", "ſhared"],
+    "verb": ["release", "released", "releasing", "open-source", "publish", "publishes", "share", "shares", "make", "makes",
+             "maKe".replace("K", "\u212a"), "relea\u017fe"],
+    "determiner": ["our", "the", "all", "its", "their"],
+    "link": [": https://x.org", "at www.y.com", "is at http://z.net", ":www.w.io"],
+    "filler": ["models", "generation", "and data", "we", "here", ".", ",", "new"],
+}
+_MENTION_ORDERS = [("noun", "aux", "available"), ("noun", "aux", "filler", "available"), ("verb", "determiner", "noun"),
+                   ("verb", "determiner", "filler", "noun"), ("noun", "link"), ("verb", "determiner", "noun", "filler"),
+                   ("filler", "noun", "filler"), ("available", "noun"), ("noun", "aux", "filler")]
+
+
+@st.composite
+def _mention_texts(draw) -> str:
+    order = draw(st.sampled_from(_MENTION_ORDERS))
+    words = [draw(st.sampled_from(_MENTION_SLOTS[slot])) for slot in order]
+    separator = draw(st.sampled_from([" ", "  ", "\n", ""]))
+    return draw(st.text(max_size=5)) + " " + separator.join(words) + draw(st.sampled_from(["", ".", " now"]))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_mention_texts())
+def test_code_mention_pre_tests_never_refuse_what_the_regex_finds(abstract: str) -> None:
+    """The substring pre-tests only skip the regex: with or without them, code_status is the same."""
+    expected = "mentioned" if enrich._CODE_MENTION.search(abstract) else "none"
+    assert enrich.code_status([], False, abstract) == expected
