@@ -40,8 +40,8 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 RECENT_RELEASES = 5
 NEWEST_PAPERS = 10
 _ROWS = "rows"
-# Authorship rows the landing page reads at a time for its author-role chart.
-_AUTHORSHIP_BATCH_ROWS = 65_536
+# Rows of papers and authorships the landing page reads at a time.
+_BATCH_ROWS = 65_536
 NEWEST_PAPER_COLUMNS = ["title", "authors", "is_author_list_truncated", "is_year_inferred"]
 TOP_CATEGORIES = 7  # more categories than this are drawn as one "other" band
 HISTORY_PROFILES = 8  # lines in the metric history; more would be unreadable
@@ -153,10 +153,8 @@ def landing_context(output_dir: Path, releases: list[dict]) -> dict:
         newest = releases[0]
         release_dir = output_dir / newest["path"]
         papers_path = release_dir / formats.table_file("papers", "parquet")
-        # Papers and authorships have a row per paper: the page reads the columns it shows, in Arrow.
-        papers = pq.read_table(papers_path, columns=["paper_id", "published_date", "year", "category", "code_status"])
-        newest_order = pc.select_k_unstable(papers, NEWEST_PAPERS, [("published_date", "descending"), ("paper_id", "ascending")])
-        newest_ids = papers.take(newest_order).column("paper_id").to_pylist()
+        papers = summarize_papers(papers_path)
+        newest_ids = papers.newest_ids
         snapshots = formats.read("profile_snapshots", release_dir / formats.table_file("profile_snapshots", "parquet"))
         context["latest"] = {
             **newest,
@@ -240,20 +238,54 @@ def newest_papers(papers: pd.DataFrame, limit: int = NEWEST_PAPERS) -> list[dict
     ]
 
 
-def charts(papers: pa.Table, release_dir: Path, snapshots: pd.DataFrame) -> list[Chart]:
+@dataclass
+class PapersSummary:
+    """What the landing page needs of papers.parquet, gathered in one pass a batch at a time."""
+
+    newest_ids: list[str]  # the NEWEST_PAPERS newest (published_date, then paper_id)
+    by_category: pd.DataFrame  # year, category, rows
+    by_code_status: pd.DataFrame  # year, code_status, rows
+    paper_ids: np.ndarray  # every paper_id, sorted, as fixed-width bytes
+    years: np.ndarray  # the year of each of paper_ids
+
+
+def summarize_papers(path: Path) -> PapersSummary:
+    """Read papers.parquet a batch at a time: no more than a batch of rows and two small arrays per paper are held."""
+    ids_parts: list[np.ndarray] = []
+    year_parts: list[np.ndarray] = []
+    by_category: list[pd.DataFrame] = []
+    by_code_status: list[pd.DataFrame] = []
+    newest: pa.Table | None = None
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=_BATCH_ROWS, columns=["paper_id", "published_date", "year", "category", "code_status"]):
+        table = pa.Table.from_batches([batch])
+        ids_parts.append(_paper_id_bytes(table.column("paper_id")))
+        year_parts.append(table.column("year").to_numpy())
+        by_category.append(_year_counts(table, "category"))
+        by_code_status.append(_year_counts(table, "code_status"))
+        candidates = table.select(["paper_id", "published_date"])
+        candidates = candidates if newest is None else pa.concat_tables([newest, candidates])
+        newest = candidates.take(pc.select_k_unstable(candidates, NEWEST_PAPERS, [("published_date", "descending"), ("paper_id", "ascending")]))
+    paper_ids = np.concatenate(ids_parts) if ids_parts else np.array([], f"S{ids.PAPER_ID_HEX_CHARS}")
+    years = np.concatenate(year_parts) if year_parts else np.array([], np.int64)
+    if np.any(paper_ids[1:] < paper_ids[:-1]):  # published files are in paper_id order; sort anything else
+        order = np.argsort(paper_ids, kind="stable")
+        paper_ids, years = paper_ids[order], years[order]
+    return PapersSummary([] if newest is None else newest.column("paper_id").to_pylist(), _summed(by_category, "category"), _summed(by_code_status, "code_status"), paper_ids, years)
+
+
+def charts(papers: PapersSummary, release_dir: Path, snapshots: pd.DataFrame) -> list[Chart]:
     """The four charts of the landing page, drawn from the newest release.
 
-    `papers` holds the Arrow columns paper_id, year, category and code_status. Papers are
-    counted per year in Arrow (group by); authorships are read a batch at a time and given their
-    paper's year by a binary search, so the page holds no row of authorships beyond a batch and
-    no Python object per row, however large the release.
+    Papers are counted per year as they are read (summarize_papers); authorships are read a batch
+    at a time and given their paper's year by a binary search, so the page holds no Python object
+    per row and only a batch of either table, however large the release.
     """
     roles, n_profiles = _role_year_counts(release_dir / formats.table_file("authorships", "parquet"), papers)
     return [
         _chart("chart-categories", "Papers per year by category", f"Each paper once, by the category the site shows; categories beyond the {TOP_CATEGORIES} largest are drawn as “other”.",
-              papers_by_category_svg(_year_counts(papers, "category"))),
+              papers_by_category_svg(papers.by_category)),
         _chart("chart-code", "Code availability per year", "linked: the abstract links a repository; badge_only: the site's Code badge without a link; mentioned: the abstract promises code without a link; none.",
-              stacked_bars_svg(_count_by_year(_year_counts(papers, "code_status"), "code_status", CODE_STATUSES), CODE_STATUS_COLORS, "papers")),
+              stacked_bars_svg(_count_by_year(papers.by_code_status, "code_status", CODE_STATUSES), CODE_STATUS_COLORS, "papers")),
         _chart("chart-roles", "The profiled researcher's author role per year", f"One count per paper on a profile, summed over {n_profiles:,} profile(s); last only when the author list is complete, hidden when the researcher is not among the names shown.",
               stacked_bars_svg(_count_by_year(roles, "author_role", AUTHOR_ROLES), AUTHOR_ROLE_COLORS, "papers on profiles")),
         metric_history_chart(snapshots),
@@ -350,25 +382,26 @@ def _year_counts(table: pa.Table, column: str) -> pd.DataFrame:
     return table.group_by(["year", column]).aggregate([([], "count_all")]).rename_columns(["year", column, _ROWS]).to_pandas()
 
 
-def _role_year_counts(authorships_path: Path, papers: pa.Table) -> tuple[pd.DataFrame, int]:
+def _role_year_counts(authorships_path: Path, papers: PapersSummary) -> tuple[pd.DataFrame, int]:
     """Authorships per year of their paper and author role (year, author_role, rows), and the profiles they are on."""
-    paper_ids = _paper_id_bytes(papers.column("paper_id"))
-    years = papers.column("year").to_numpy()
-    order = np.argsort(paper_ids, kind="stable")  # papers.parquet is in paper_id order: a no-op pass
-    paper_ids, years = paper_ids[order], years[order]
+    paper_ids, years = papers.paper_ids, papers.years
     counts: list[pd.DataFrame] = []
     profiles: set[str] = set()
-    for batch in pq.ParquetFile(authorships_path).iter_batches(batch_size=_AUTHORSHIP_BATCH_ROWS, columns=["profile_id", "paper_id", "author_role"]):
+    for batch in pq.ParquetFile(authorships_path).iter_batches(batch_size=_BATCH_ROWS, columns=["profile_id", "paper_id", "author_role"]):
         wanted = _paper_id_bytes(batch.column("paper_id"))
-        found = np.minimum(np.searchsorted(paper_ids, wanted), len(paper_ids) - 1) if len(paper_ids) else np.zeros(len(wanted), np.int64)
+        found = np.minimum(np.searchsorted(paper_ids, wanted), max(len(paper_ids) - 1, 0))
         matched = paper_ids[found] == wanted if len(paper_ids) else np.zeros(len(wanted), bool)
         rows = pa.table({"year": years[found[matched]], "author_role": batch.column("author_role").filter(pa.array(matched))})
         counts.append(_year_counts(rows, "author_role"))
         profiles.update(pc.unique(batch.column("profile_id")).to_pylist())
+    return _summed(counts, "author_role"), len(profiles)
+
+
+def _summed(counts: list[pd.DataFrame], column: str) -> pd.DataFrame:
+    """_year_counts of several batches as one."""
     if not counts:
-        return pd.DataFrame(columns=["year", "author_role", _ROWS]), 0
-    summed = pd.concat(counts).groupby(["year", "author_role"], as_index=False)[_ROWS].sum()
-    return summed, len(profiles)
+        return pd.DataFrame(columns=["year", column, _ROWS])
+    return pd.concat(counts).groupby(["year", column], as_index=False)[_ROWS].sum()
 
 
 def _paper_id_bytes(paper_ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
