@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 from pathlib import Path
 
@@ -18,6 +19,8 @@ CHECKSUMS = "SHA256SUMS"
 ROWS = "rows"
 EXTRA_ROWS = "x-rows"
 VALIDATION_REPORT = "validation.json"
+# Files verified at a time: reading, hashing and Arrow's readers release the GIL.
+_VERIFY_THREADS = 4
 CSV_DIALECT = {"header": True, "delimiter": ",", "lineTerminator": "\n", "quoteChar": '"', "doubleQuote": True}
 _FORMULA_POLICY = (
     "Text is published exactly as captured in every format. A title or name that starts with "
@@ -113,45 +116,70 @@ def read_checksums(directory: Path) -> dict[str, str]:
 
 
 def verify_release(directory: Path) -> list[str]:
-    """Check a release folder against its SHA256SUMS and datapackage.json; returns every problem found."""
+    """Check a release folder against its SHA256SUMS and datapackage.json; returns every problem found.
+
+    Each file is read once for its hash and once more for its row count, files in parallel.
+    """
     problems: list[str] = []
     checksums_path = directory / CHECKSUMS
     if not checksums_path.is_file():
         return [f"{checksums_path}: missing"]
-    for number, line in enumerate(checksums_path.read_text("utf-8").splitlines(), start=1):
-        expected, _, name = line.partition("  ")
-        path = directory / name
-        if not path.is_file():
-            problems.append(f"{path}: missing (listed in {CHECKSUMS} line {number})")
-        elif sha256_file(path) != expected:
-            problems.append(f"{path}: sha256 differs from {CHECKSUMS} line {number}")
+    listed = [line.partition("  ") for line in checksums_path.read_text("utf-8").splitlines()]
     package_path = directory / DATAPACKAGE
-    if not package_path.is_file():
-        return problems + [f"{package_path}: missing"]
     try:
-        package = json.loads(package_path.read_text("utf-8"))
+        package = json.loads(package_path.read_text("utf-8")) if package_path.is_file() else None
     except ValueError as error:
-        return problems + [f"{package_path}: not valid JSON ({error})"]
-    for resource in package.get("resources", []):
+        package, package_problem = None, f"{package_path}: not valid JSON ({error})"
+    else:
+        package_problem = None if package is not None else f"{package_path}: missing"
+    resources = package.get("resources", []) if package else []
+    resource_paths = [directory / resource["path"] for resource in resources]
+    paths = sorted({directory / name for _, _, name in listed} | set(resource_paths))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=_VERIFY_THREADS) as pool:
+        hashes = dict(zip(paths, pool.map(_sha256_if_file, paths)))
+        listed_hashes = [resource["hash"] for resource in resources]
+        row_counts = dict(zip(resource_paths, pool.map(_rows_if_intact, resource_paths, listed_hashes, [hashes[path] for path in resource_paths])))
+    for number, (expected, _, name) in enumerate(listed, start=1):
+        path = directory / name
+        if hashes[path] is None:
+            problems.append(f"{path}: missing (listed in {CHECKSUMS} line {number})")
+        elif hashes[path] != expected:
+            problems.append(f"{path}: sha256 differs from {CHECKSUMS} line {number}")
+    if package_problem:
+        return problems + [package_problem]
+    for resource in resources:
         path = directory / resource["path"]
-        if not path.is_file():
+        if hashes[path] is None:
             problems.append(f"{path}: missing (resource {resource['name']})")
             continue
         size = path.stat().st_size
         if size != resource["bytes"]:
             problems.append(f"{path}: {size} bytes, {DATAPACKAGE} says {resource['bytes']}")
-        if f"sha256:{sha256_file(path)}" != resource["hash"]:
+        if f"sha256:{hashes[path]}" != resource["hash"]:
             problems.append(f"{path}: sha256 differs from {DATAPACKAGE}")
             continue  # a damaged file's row count means nothing
-        try:
-            rows = formats.count_rows(path)
-        except (OSError, ValueError, pyarrow.ArrowException) as error:
-            problems.append(f"{path}: unreadable ({error})")
+        rows = row_counts[path]
+        if isinstance(rows, Exception):
+            problems.append(f"{path}: unreadable ({rows})")
             continue
         expected_rows = resource.get(ROWS, resource.get(EXTRA_ROWS))
         if rows != expected_rows:
             problems.append(f"{path}: {rows} rows, {DATAPACKAGE} says {expected_rows}")
     return problems
+
+
+def _sha256_if_file(path: Path) -> str | None:
+    return sha256_file(path) if path.is_file() else None
+
+
+def _rows_if_intact(path: Path, listed_hash: str, sha256: str | None) -> int | Exception | None:
+    """Rows in a file whose hash is the one listed; the error when it cannot be read."""
+    if sha256 is None or f"sha256:{sha256}" != listed_hash:
+        return None
+    try:
+        return formats.count_rows(path)
+    except (OSError, ValueError, pyarrow.ArrowException) as error:
+        return error
 
 
 def dataset_card(release_id: str, as_of_date: str, row_counts: dict[str, int], validation: dict) -> str:

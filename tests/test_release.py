@@ -206,7 +206,7 @@ def test_committed_release_equals_a_fresh_build(tmp_path: Path):
             assert sha256_file(committed / relative) == sha256_file(path), relative
 
 
-@pytest.mark.parametrize("damage", ["flip-byte", "missing-file", "truncated-file"])
+@pytest.mark.parametrize("damage", ["flip-byte", "missing-file", "truncated-file", "rows-miscounted"])
 def test_verify_catches_damage(seed_release: Path, tmp_path: Path, damage: str):
     copy = tmp_path / "download"
     shutil.copytree(seed_release / "latest", copy)
@@ -218,6 +218,14 @@ def test_verify_catches_damage(seed_release: Path, tmp_path: Path, damage: str):
         target.write_bytes(bytes(data))
     elif damage == "missing-file":
         target.unlink()
+    elif damage == "rows-miscounted":
+        descriptor = json.loads((copy / "datapackage.json").read_text("utf-8"))
+        resource = next(resource for resource in descriptor["resources"] if resource["path"] == target.name)
+        resource["x-rows" if "x-rows" in resource else "rows"] += 1
+        (copy / "datapackage.json").write_text(json.dumps(descriptor), "utf-8")
+        sums = (copy / "SHA256SUMS").read_text("utf-8").splitlines()
+        sums = [f"{sha256_file(copy / 'datapackage.json')}  datapackage.json" if line.endswith("  datapackage.json") else line for line in sums]
+        (copy / "SHA256SUMS").write_text("\n".join(sums) + "\n", "utf-8")
     else:
         target.write_bytes(target.read_bytes()[:100])
     problems = verify_release(copy)
