@@ -9,8 +9,10 @@ import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import schemas
@@ -21,6 +23,7 @@ KEY_SEPARATOR = "/"
 # Rows read per Parquet batch on each side of a table's diff: with the rows carried from the
 # previous window, a side never holds more than one batch.
 BATCH_ROWS = 20_000
+_OLD_ROW, _NEW_ROW = "_old_row", "_new_row"
 
 
 def diff_release_files(
@@ -34,9 +37,10 @@ def diff_release_files(
 
     Reads each table's Parquet file of both releases `batch_size` rows at a time. Both files are
     sorted by the table's primary key, so they are merge-joined in windows that end at the smaller
-    of the two sides' last keys read; rows after that cut wait for the next window. Memory is
-    bounded by one batch per side plus the changes found: those are all kept and sorted at the
-    end (schemas.conform), like any published table.
+    of the two sides' last keys read; rows after that cut wait for the next window. Rows equal in
+    both releases are dropped in Arrow (_unequal_rows); only the rest are compared field by field
+    in pandas. Memory is bounded by one batch per side plus the changes found: those are all kept
+    and sorted at the end (schemas.conform), like any published table.
 
     A table missing from the previous release is compared with an empty one (and has no schema
     changes); a table missing from the current release is not compared. Added and removed rows
@@ -49,13 +53,17 @@ def diff_release_files(
         if not current_path.exists():
             continue
         previous_path = previous_dir / formats.table_file(table, "parquet")
-        previous_batches: Iterator[pd.DataFrame] = iter(())
+        previous_batches: Iterator[pa.Table] = iter(())
+        previous_schema = current_schema = pq.read_schema(current_path)
         if previous_path.exists():
-            rows += _schema_changes(release_id, table, pq.read_schema(previous_path), schemas.arrow_schema(table))
+            previous_schema = pq.read_schema(previous_path)
+            rows += _schema_changes(release_id, table, previous_schema, schemas.arrow_schema(table))
             previous_batches = _key_ordered_batches(table, previous_path, batch_size)
         current_batches = _key_ordered_batches(table, current_path, batch_size)
-        for old, new in _aligned_windows(table, previous_batches, current_batches):
-            rows += _record_changes(release_id, table, old, new)
+        for old, new in _aligned_windows(table, previous_batches, current_batches, previous_schema, current_schema):
+            old, new = _unequal_rows(table, old, new)
+            if old.num_rows or new.num_rows:
+                rows += _record_changes(release_id, table, formats.from_arrow(table, old), formats.from_arrow(table, new))
     return schemas.conform("changes", pd.DataFrame(rows, columns=schemas.TABLES["changes"].columns))
 
 
@@ -148,8 +156,8 @@ def _change(release_id: str, table: str, key: str, field: str, change_type: str,
 
 
 def _aligned_windows(
-    table: str, previous: Iterator[pd.DataFrame], current: Iterator[pd.DataFrame]
-) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    table: str, previous: Iterator[pa.Table], current: Iterator[pa.Table], previous_schema: pa.Schema, current_schema: pa.Schema
+) -> Iterator[tuple[pa.Table, pa.Table]]:
     """(previous rows, current rows) of consecutive key ranges, each ending at the smaller last key read.
 
     Every row of either side up to the cut is in hand: a side's next batch starts after its last
@@ -157,56 +165,102 @@ def _aligned_windows(
     window, and only a side with nothing carried reads its next batch.
     """
     key = list(schemas.TABLES[table].primary_key)
-    empty = schemas.empty_frame(table)
-    old_rest = new_rest = empty
+    old_rest, new_rest = previous_schema.empty_table(), current_schema.empty_table()
     while True:
         # A side still empty after reading is exhausted: the readers yield no empty batches.
-        old_rest = old_rest if len(old_rest) else next(previous, empty)
-        new_rest = new_rest if len(new_rest) else next(current, empty)
-        if not len(old_rest) and not len(new_rest):
+        old_rest = old_rest if old_rest.num_rows else next(previous, old_rest)
+        new_rest = new_rest if new_rest.num_rows else next(current, new_rest)
+        if not old_rest.num_rows and not new_rest.num_rows:
             return
-        cut = min(_row_key(rest, key, len(rest) - 1) for rest in (old_rest, new_rest) if len(rest))
+        cut = min(_row_key(rest, key, rest.num_rows - 1) for rest in (old_rest, new_rest) if rest.num_rows)
         old_count, new_count = _rows_up_to(old_rest, key, cut), _rows_up_to(new_rest, key, cut)
-        yield old_rest.iloc[:old_count], new_rest.iloc[:new_count]
-        old_rest, new_rest = old_rest.iloc[old_count:], new_rest.iloc[new_count:]
+        yield old_rest.slice(0, old_count), new_rest.slice(0, new_count)
+        old_rest, new_rest = old_rest.slice(old_count), new_rest.slice(new_count)
 
 
-def _key_ordered_batches(table: str, path: Path, batch_size: int) -> Iterator[pd.DataFrame]:
+def _unequal_rows(table: str, old: pa.Table, new: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """The rows of a window that can hold a change: keys on one side only, and shared keys with any value unequal.
+
+    Arrow's equality is stricter than _record_changes' (NaN is never equal), so a row dropped
+    here has no change; a column added, removed or retyped between releases keeps every row.
+    """
+    if old.schema != new.schema or not old.num_rows or not new.num_rows:
+        return old, new
+    key = list(schemas.TABLES[table].primary_key)
+    pairs = (old.select(key).append_column(_OLD_ROW, pa.array(range(old.num_rows), pa.int64()))
+             .join(new.select(key).append_column(_NEW_ROW, pa.array(range(new.num_rows), pa.int64())), key, join_type="inner"))
+    old_rows, new_rows = pairs.column(_OLD_ROW).combine_chunks(), pairs.column(_NEW_ROW).combine_chunks()
+    unequal = pa.array([False] * pairs.num_rows, pa.bool_())
+    for name in new.column_names:
+        if name not in key:
+            unequal = pc.or_(unequal, _unequal(old.column(name).take(old_rows), new.column(name).take(new_rows)))
+    keep_old = _without(old.num_rows, old_rows.filter(pc.invert(unequal)))
+    keep_new = _without(new.num_rows, new_rows.filter(pc.invert(unequal)))
+    return old.filter(keep_old), new.filter(keep_new)
+
+
+def _unequal(old: pa.ChunkedArray, new: pa.ChunkedArray) -> pa.Array:
+    """Element-wise: the values differ (two nulls are equal; lists compare item by item)."""
+    if pa.types.is_list(new.type):
+        return _unequal_lists(old.combine_chunks(), new.combine_chunks())
+    both_null = pc.and_(old.is_null(), new.is_null())
+    return pc.invert(pc.or_(pc.fill_null(pc.equal(old, new), False), both_null)).combine_chunks()
+
+
+def _unequal_lists(old: pa.ListArray, new: pa.ListArray) -> pa.Array:
+    """Lists differ in length (a null list has none) or in an item at the same place."""
+    lengths = [pc.fill_null(pc.list_value_length(values), -1) for values in (old, new)]
+    same_length = pc.equal(*lengths)
+    rows = pc.indices_nonzero(same_length)
+    old_items, new_items = pc.list_flatten(old.take(rows)), pc.list_flatten(new.take(rows))
+    items_equal = pc.or_(pc.fill_null(pc.equal(old_items, new_items), False), pc.and_(old_items.is_null(), new_items.is_null()))
+    unequal = pc.invert(same_length).to_numpy(zero_copy_only=False).copy()
+    differing_items = pc.list_parent_indices(old.take(rows)).filter(pc.invert(items_equal))
+    unequal[rows.take(differing_items).to_numpy(zero_copy_only=False)] = True
+    return pa.array(unequal)
+
+
+def _without(rows: int, dropped: pa.Array) -> pa.Array:
+    """A mask of `rows` rows, false at the positions in `dropped`."""
+    mask = np.ones(rows, dtype=bool)
+    mask[dropped.to_numpy(zero_copy_only=False)] = False
+    return pa.array(mask)
+
+
+def _key_ordered_batches(table: str, path: Path, batch_size: int) -> Iterator[pa.Table]:
     """The non-empty batches of a table file, refusing a file whose batches are out of key order.
 
-    Each batch comes back sorted (schemas.conform); a batch that starts at or before the end of
-    the one before means the file is not sorted by key, and merge-joining it would silently
-    report rows as added and removed.
+    A batch that starts at or before the end of the one before means the file is not sorted by
+    key, and merge-joining it would silently report rows as added and removed.
     """
     key = list(schemas.TABLES[table].primary_key)
     last_row = None
-    for batch in _read_parquet_batches(table, path, batch_size):
-        if not len(batch):
-            continue
-        if last_row is not None and _row_key(batch, key, 0) <= _row_key(last_row, key, 0):
-            raise ValueError(
-                f"{path}: rows are not sorted by {', '.join(key)}: "
-                f"{_key_strings(batch.iloc[:1], key)[0]} comes after {_key_strings(last_row, key)[0]}"
-            )
-        last_row = batch.iloc[-1:]
-        yield batch
-
-
-def _read_parquet_batches(table: str, path: Path, batch_size: int) -> Iterator[pd.DataFrame]:
-    """formats.read of a Parquet file, `batch_size` rows at a time: the same columns, dtypes, lists and dates."""
     with pq.ParquetFile(path) as parquet:
         for batch in parquet.iter_batches(batch_size=batch_size):
-            yield formats.from_arrow(table, pa.Table.from_batches([batch]))
+            if not batch.num_rows:
+                continue
+            batch = pa.Table.from_batches([batch])
+            if last_row is not None and _row_key(batch, key, 0) <= _row_key(last_row, key, 0):
+                raise ValueError(
+                    f"{path}: rows are not sorted by {', '.join(key)}: "
+                    f"{_key_text(batch, key, 0)} comes after {_key_text(last_row, key, 0)}"
+                )
+            last_row = batch.slice(batch.num_rows - 1)
+            yield batch
 
 
-def _rows_up_to(frame: pd.DataFrame, key: list[str], cut: tuple) -> int:
-    """How many leading rows of a key-sorted frame have a key at or before `cut`."""
-    return bisect.bisect_right(range(len(frame)), cut, key=lambda position: _row_key(frame, key, position))
+def _rows_up_to(rows: pa.Table, key: list[str], cut: tuple) -> int:
+    """How many leading rows of a key-sorted table have a key at or before `cut`."""
+    return bisect.bisect_right(range(rows.num_rows), cut, key=lambda position: _row_key(rows, key, position))
 
 
-def _row_key(frame: pd.DataFrame, key: list[str], position: int) -> tuple:
-    """A row's primary key as a tuple, which orders as sort_values(key) does.
+def _row_key(rows: pa.Table, key: list[str], position: int) -> tuple:
+    """A row's primary key as a tuple, which orders as the files are sorted.
 
     Strings compare by code point, ints numerically (line 9 before line 10), dates chronologically.
     """
-    return tuple(frame[column].iat[position] for column in key)
+    return tuple(rows.column(column)[position].as_py() for column in key)
+
+
+def _key_text(rows: pa.Table, key: list[str], position: int) -> str:
+    return KEY_SEPARATOR.join(str(json_value(value)) for value in _row_key(rows, key, position))

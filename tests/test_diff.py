@@ -200,3 +200,13 @@ def test_identical_releases_have_no_changes():
     changes = diff.diff_release_files(RELEASE_ID, SEED_RELEASE, SEED_RELEASE, DATA_TABLES, batch_size=2)
 
     pd.testing.assert_frame_equal(changes, schemas.empty_frame("changes"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.none() | st.lists(st.none() | TEXT, max_size=3), st.none() | st.lists(st.none() | TEXT, max_size=3)), max_size=12))
+def test_lists_are_unequal_exactly_when_python_says_so(pairs: list[tuple[list | None, list | None]]):
+    """The Arrow comparison of list cells that decides which rows the field-by-field diff sees."""
+    list_type = pa.list_(pa.string())
+    old = pa.array([old for old, _ in pairs], list_type)
+    new = pa.array([new for _, new in pairs], list_type)
+    assert diff._unequal_lists(old, new).to_pylist() == [old != new for old, new in pairs]
