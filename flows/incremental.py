@@ -1,4 +1,4 @@
-"""What makes refreshes incremental: fingerprints of code and inputs, and a per-file extraction cache."""
+"""What makes refreshes incremental: fingerprints of code and inputs, a per-file extraction cache and a per-batch cache of staged rows."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import hashlib
 import json
 import os
 import pickle
+import shutil
 import threading
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flows import settings
 from flows.checksums import sha256_bytes
@@ -16,8 +18,12 @@ from flows.extract import Extraction, extract_file
 from flows.files import write_atomic
 from flows.ingest import Snapshot
 
+if TYPE_CHECKING:  # the no-op path imports this module without the table-building modules
+    from flows.tables import StagedBatch
+
 _CODE_PACKAGES = ("flows", "schemas")
 _BUILD_STATE = "last-build.json"
+_STAGED_FILE = "staged.pickle"
 
 
 @lru_cache(maxsize=1)
@@ -67,6 +73,78 @@ class ExtractionCache:
     def _path(self, snapshot: Snapshot) -> Path:
         key = sha256_bytes(f"{snapshot.source_file}\x1f{snapshot.sha256}".encode())
         return self.directory / f"{key}.pickle"
+
+
+class BatchCache:
+    """Extract batches as staged (tables.stage_batch): spill files and what the batch returned, keyed by inputs and code.
+
+    A batch's rows depend only on its files' bytes, on which of them are the newest capture of
+    their profile, and on the code, so a refresh that adds a capture re-stages only the batch it
+    falls in (tables.profile_batches keeps the other batches' boundaries). Entries are hard links
+    to the spill files (copies across file systems); `prune` keeps only the last build's.
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        self.root = state_dir / "batch-cache"
+        self.directory = self.root / code_fingerprint()[:16]
+
+    @staticmethod
+    def key(snapshots: list[Snapshot], current: set[str]) -> str | None:
+        """The batch's cache key; None when a file has no recorded sha256 (it is never cached)."""
+        if any(not snapshot.sha256 for snapshot in snapshots):
+            return None
+        listing = [[snapshot.source_file, snapshot.sha256, snapshot.source_file in current] for snapshot in snapshots]
+        return sha256_bytes(json.dumps([code_fingerprint(), listing]).encode())
+
+    def restore(self, key: str | None, directory: Path) -> StagedBatch | None:
+        """The cached batch with its spill files linked into `directory`, or None (then nothing is left there)."""
+        entry = self.directory / key if key else None
+        if entry is None or not entry.is_dir():
+            return None
+        try:
+            staged = pickle.loads((entry / _STAGED_FILE).read_bytes())
+            directory.mkdir(parents=True)
+            for path in entry.iterdir():
+                if path.name != _STAGED_FILE:
+                    _link_or_copy(path, directory / path.name)
+            return staged.relocated(directory)
+        except Exception:  # noqa: BLE001  (torn or stale entry: stage the batch again; a cache never fails a run)
+            shutil.rmtree(directory, ignore_errors=True)
+            return None
+
+    def store(self, key: str | None, staged: StagedBatch) -> None:
+        """Keep a batch just staged (before the build removes its spill folder)."""
+        entry = self.directory / key if key else None
+        if entry is None or entry.exists():
+            return
+        temporary = self.directory / f".{key}.{os.getpid()}.{threading.get_ident()}.tmp"
+        shutil.rmtree(temporary, ignore_errors=True)
+        temporary.mkdir(parents=True)
+        for path in staged.directory.iterdir():
+            _link_or_copy(path, temporary / path.name)
+        (temporary / _STAGED_FILE).write_bytes(pickle.dumps(staged, protocol=pickle.HIGHEST_PROTOCOL))
+        try:
+            os.replace(temporary, entry)
+        except OSError:  # another process stored it first
+            shutil.rmtree(temporary, ignore_errors=True)
+
+    def prune(self, keep: set[str | None]) -> None:
+        """Remove every entry but `keep` (the batches of the build just made), and entries of other code."""
+        if not self.root.is_dir():
+            return
+        for folder in self.root.iterdir():
+            if folder != self.directory:
+                shutil.rmtree(folder, ignore_errors=True)
+        for entry in self.directory.iterdir() if self.directory.is_dir() else []:
+            if entry.name not in keep:
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def last_build(state_dir: Path, output_dir: Path) -> dict | None:

@@ -61,20 +61,39 @@ def ingest_stage(raw_dir: Path, captured_date: dt.date | None) -> IngestResult:
 
 
 @task(cache_policy=NO_CACHE)
-def extract_batch(snapshots: list[Snapshot], current: set[str], use_cache: bool, directory: Path) -> tuple[StagedBatch, int]:
-    """Extract one batch of archived files (cached per file content), enrich, validate and spill its rows."""
+def extract_batch(snapshots: list[Snapshot], current: set[str], use_cache: bool, directory: Path) -> BatchResult:
+    """Extract one batch of archived files, enrich, validate and spill its rows; a batch staged before is reused whole."""
+    staged_before = incremental.BatchCache(settings.STATE_DIR) if use_cache else None
+    key = incremental.BatchCache.key(snapshots, current)
+    if staged_before is not None and (staged := staged_before.restore(key, directory)) is not None:
+        get_run_logger().info("batch of %d files: reused as an earlier build staged it", len(snapshots))
+        return BatchResult(staged, files_parsed=0, reused=True)
     cache = incremental.ExtractionCache(settings.STATE_DIR) if use_cache else None
     extractions, parsed = incremental.extract_snapshots(snapshots, cache)
     get_run_logger().info("batch of %d files: %d parsed, %d from cache", len(snapshots), parsed, len(snapshots) - parsed)
-    return tables.stage_batch(extractions, current, directory), parsed
+    staged = tables.stage_batch(extractions, current, directory)
+    if staged_before is not None:
+        staged_before.store(key, staged)
+    return BatchResult(staged, files_parsed=parsed, reused=False)
+
+
+@dataclass
+class BatchResult:
+    """One extract batch: what it staged, the files it parsed, and whether it was reused from the cache."""
+
+    staged: StagedBatch
+    files_parsed: int
+    reused: bool
 
 
 @dataclass
 class Extracted:
-    """What the extract batches staged, and how many files they parsed."""
+    """What the extract batches staged, the files parsed, the batches reused, and the batches' cache keys."""
 
     batches: list[StagedBatch]
     files_parsed: int
+    batches_reused: int
+    cache_keys: set[str | None]
 
 
 def extract_stage(snapshots: list[Snapshot], batch_size: int, use_cache: bool, build_dir: Path) -> Extracted:
@@ -84,7 +103,12 @@ def extract_stage(snapshots: list[Snapshot], batch_size: int, use_cache: bool, b
     currents = [{snapshot.source_file for snapshot in batch} & current for batch in batches]
     directories = [tables.batch_dir(build_dir, number) for number in range(len(batches))]
     results = extract_batch.map(batches, currents, use_cache=use_cache, directory=directories).result() if batches else []
-    return Extracted(batches=[staged for staged, _ in results], files_parsed=sum(parsed for _, parsed in results))
+    return Extracted(
+        batches=[result.staged for result in results],
+        files_parsed=sum(result.files_parsed for result in results),
+        batches_reused=sum(result.reused for result in results),
+        cache_keys={incremental.BatchCache.key(batch, batch_current) for batch, batch_current in zip(batches, currents)},
+    )
 
 
 @task(cache_policy=NO_CACHE)
@@ -153,9 +177,11 @@ def refresh(
             build_dir = publish.staging_dir(output)
             extracted = extract_stage(snapshots, batch_size, use_cache, build_dir)
             built = build_stage(extracted.batches, build_dir)
+            if use_cache:
+                incremental.BatchCache(settings.STATE_DIR).prune(extracted.cache_keys)
             published = publish_stage(built, output, allow_shrink, max_shrink)
             incremental.record_build(settings.STATE_DIR, output, fingerprint, published.release_id)
-            summary = report.summary(ingested, snapshots, extracted.files_parsed, len(extracted.batches), built, published)
+            summary = report.summary(ingested, snapshots, extracted, built, published)
         summary = {**summary, "fetch_problems": fetch_problems}
         report_stage(summary)
     return summary

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -11,6 +12,9 @@ from flows import incremental, publish
 from flows.ingest import IngestResult, Snapshot
 from flows.publish import PublishResult
 from flows.tables import BuiltTables
+
+if TYPE_CHECKING:
+    from flows.pipeline import Extracted  # pipeline imports this module
 
 _WARNINGS_SHOWN = 20
 
@@ -36,6 +40,7 @@ def summary_nothing_new(ingested: IngestResult, snapshots: list[Snapshot]) -> di
         "snapshots": len(snapshots),
         "files_parsed": 0,
         "batches": 0,
+        "batches_reused": 0,
         "row_counts": {},
         "change_counts": {},
         "accounting": {},
@@ -44,7 +49,7 @@ def summary_nothing_new(ingested: IngestResult, snapshots: list[Snapshot]) -> di
     }
 
 
-def summary(ingested: IngestResult, snapshots: list[Snapshot], files_parsed: int, batches: int, built: BuiltTables, published: PublishResult) -> dict:
+def summary(ingested: IngestResult, snapshots: list[Snapshot], extracted: Extracted, built: BuiltTables, published: PublishResult) -> dict:
     """Summary of a refresh that built the tables (and published a release if anything changed)."""
     return {
         "release_id": published.release_id,
@@ -53,8 +58,9 @@ def summary(ingested: IngestResult, snapshots: list[Snapshot], files_parsed: int
         "inbox_duplicates": ingested.duplicates,
         "inbox_problems": [reject["reason"] for reject in ingested.rejects],
         "snapshots": len(snapshots),
-        "files_parsed": files_parsed,
-        "batches": batches,
+        "files_parsed": extracted.files_parsed,
+        "batches": len(extracted.batches),
+        "batches_reused": extracted.batches_reused,
         "row_counts": published.row_counts or built.row_counts,
         "change_counts": published.change_counts,
         "accounting": built.accounting,
@@ -70,7 +76,8 @@ def render_markdown(summary: dict) -> str:
         lines.append(f"Archived from the inbox: {', '.join(summary['files_archived'])}")
     for problem in summary["inbox_problems"]:
         lines.append(f"- inbox file left in place: {problem}")
-    lines.append(f"Snapshots: {summary['snapshots']}, files parsed: {summary['files_parsed']} in {summary['batches']} batch(es).")
+    lines.append(f"Snapshots: {summary['snapshots']}, files parsed: {summary['files_parsed']} in {summary['batches']} batch(es),"
+                 f" {summary['batches_reused']} of them reused as an earlier build staged them.")
     if summary["row_counts"]:
         lines += ["", "| table | rows |", "|---|---:|"]
         lines += [f"| {table} | {count:,} |" for table, count in summary["row_counts"].items()]

@@ -10,11 +10,12 @@ tables (profiles, profile_snapshots) and per-profile counts are held whole.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import functools
 import re
 import shutil
 import tempfile
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -70,6 +71,14 @@ class StagedBatch:
     reject_counts: RejectCounts | None = None
     authorship_keys: tuple[tuple, tuple] | None = None  # first and last key, when any rows
     reject_keys: tuple[tuple, tuple] | None = None
+
+    def relocated(self, directory: Path) -> StagedBatch:
+        """The same batch with its spill files in `directory` (restored from a cache)."""
+        return dataclasses.replace(
+            self, directory=directory,
+            authorships=dataclasses.replace(self.authorships, directory=directory) if self.authorships else None,
+            rejects=dataclasses.replace(self.rejects, directory=directory) if self.rejects else None,
+        )
 
 
 @dataclass
@@ -168,16 +177,23 @@ def profile_batches(snapshots: list, batch_size: int) -> list[list]:
     A folder and the folders that extend it with a hyphen (`li`, `li-wei`) sort in one order as
     profile ids and in another inside paths (`-` < `/`); keeping such a group in one batch keeps
     every batch's keys in one range for both orders, so the batches can be appended in turn.
+
+    Where a batch ends depends on the folders, not on how many files came before: once a batch
+    holds half of `batch_size` files, it ends after a group whose name hashes to a cut (one group
+    in half of `batch_size`), or at twice `batch_size` files. A new capture then changes only its
+    own batch, and the other batches are reused from the cache (incremental.BatchCache).
     """
     folders = {_folder(snapshot.source_file) for snapshot in snapshots}
     groups: dict[str, list] = {}
     for snapshot in sorted(snapshots, key=lambda item: item.source_file):
         groups.setdefault(_group(_folder(snapshot.source_file), folders), []).append(snapshot)
+    half = max(1, batch_size // 2)
     batches: list[list] = [[]]
-    for group in groups.values():
-        if batches[-1] and len(batches[-1]) + len(group) > batch_size:
-            batches.append([])
+    for name, group in groups.items():
         batches[-1].extend(group)
+        size = len(batches[-1])
+        if size >= 2 * batch_size or (size >= half and zlib.crc32(name.encode("utf-8")) % half == 0):
+            batches.append([])
     return [batch for batch in batches if batch]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flows import incremental, ingest, settings
+from flows import formats, incremental, ingest, settings, tables
 from flows.checksums import sha256_file
 from flows.pipeline import refresh
 from flows.synth import write_profiles
@@ -20,6 +20,8 @@ FIRST_CAPTURE = dt.date(2026, 11, 26)
 SECOND_CAPTURE = dt.date(2026, 12, 3)
 SEED = 11
 PROFILES = 2
+BATCHED_PROFILES = 6
+ONE_FOLDER_A_BATCH = 1  # tables.profile_batches: every folder its own batch
 
 
 @pytest.fixture
@@ -76,6 +78,51 @@ def test_refresh_without_the_cache_parses_everything_and_publishes_nothing_uncha
     assert summary["release_id"] is None
     assert (output_dir / "releases.json").read_bytes() == feed_before
     assert [path.name for path in (output_dir / "releases").iterdir()] == [FIRST_CAPTURE.isoformat()]
+
+
+def test_a_new_capture_restages_only_its_batch_and_publishes_what_a_fresh_build_would(tmp_path: Path, state_dir: Path) -> None:
+    raw_dir, output_dir = tmp_path / "raw", tmp_path / "output"
+    write_profiles(raw_dir / "inbox", BATCHED_PROFILES, seed=SEED, captured_date=FIRST_CAPTURE)
+    first = refresh(raw_dir=str(raw_dir), output_dir=str(output_dir), captured_date=FIRST_CAPTURE, batch_size=ONE_FOLDER_A_BATCH)
+    assert (first["batches"], first["batches_reused"]) == (BATCHED_PROFILES, 0)
+    [second_capture] = write_profiles(tmp_path / "later", 1, seed=SEED, captured_date=SECOND_CAPTURE)
+    shutil.move(second_capture, raw_dir / "inbox" / second_capture.name)
+
+    summary = refresh(raw_dir=str(raw_dir), output_dir=str(output_dir), captured_date=SECOND_CAPTURE, batch_size=ONE_FOLDER_A_BATCH)
+
+    assert (summary["batches"], summary["batches_reused"]) == (BATCHED_PROFILES, BATCHED_PROFILES - 1)
+    fresh = tmp_path / "fresh"
+    refresh(raw_dir=str(raw_dir), output_dir=str(fresh), use_cache=False, batch_size=ONE_FOLDER_A_BATCH)
+    for table in tables.DATA_TABLES:
+        for file_format in formats.FORMATS:
+            name = formats.table_file(table, file_format)
+            assert (output_dir / "latest" / name).read_bytes() == (fresh / "latest" / name).read_bytes(), name
+    # Only the entries of the last build are kept.
+    assert len(list(incremental.BatchCache(state_dir).directory.iterdir())) == BATCHED_PROFILES
+
+
+def test_batch_cache_restores_a_staged_batch_and_refuses_a_torn_one(tmp_path: Path) -> None:
+    snapshots = _archived_snapshots(tmp_path)
+    current = tables.current_files(snapshots)
+    extractions, _ = incremental.extract_snapshots(snapshots, None)
+    staged = tables.stage_batch(extractions, current, tmp_path / "build" / "batch-0")
+    cache = incremental.BatchCache(tmp_path / "state")
+    key = cache.key(snapshots, current)
+    cache.store(key, staged)
+
+    restored = cache.restore(key, tmp_path / "next-build" / "batch-0")
+
+    assert restored is not None and restored.directory == tmp_path / "next-build" / "batch-0"
+    assert restored.authorships.path("csv").read_bytes() == staged.authorships.path("csv").read_bytes()
+    assert {path.name: path.read_bytes() for path in restored.directory.iterdir()} == {path.name: path.read_bytes() for path in staged.directory.iterdir()}
+    assert restored.headers.equals(staged.headers) and restored.reject_counts == staged.reject_counts
+    assert cache.key(snapshots, set()) != key  # no longer the newest capture: other rows
+    assert cache.key(snapshots[:1], current) != key
+    (cache.directory / key / "staged.pickle").write_bytes(b"torn by a crash")
+    assert cache.restore(key, tmp_path / "third-build" / "batch-0") is None
+    assert not (tmp_path / "third-build" / "batch-0").exists()
+    cache.prune(set())
+    assert list(cache.directory.iterdir()) == []
 
 
 def test_extraction_cache_serves_files_parsed_before(tmp_path: Path) -> None:
