@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dask-address", default=None,
                      help="scheduler address of an existing Dask cluster (tcp://HOST:PORT); default: start a LocalCluster")
     run.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel workers for the local or LocalCluster runner (default: CPU count)")
-    run.add_argument("--batch-size", type=int, default=None, help="raw files per extract task (default: 250)")
+    run.add_argument("--batch-size", type=int, default=None, help="raw files per extract task, on average (default: 250)")
     run.add_argument("--no-cache", action="store_true", help="parse every file again instead of reusing cached extractions")
     run.set_defaults(handler=_run)
 
@@ -70,10 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     from flows import pipeline
+    from flows.errors import AccountingError, PublishGateError, TableValidationError
     from flows.lock import RunLockedError
-    from flows.publish import PublishGateError
-    from flows.tables import AccountingError
-    from flows.validate import TableValidationError
 
     flow = pipeline.refresh.with_options(task_runner=_task_runner(args))
     try:

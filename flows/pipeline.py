@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -12,12 +13,17 @@ from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 from prefect.utilities.annotations import quote, unmapped
 
-from flows import incremental, ingest, lock, publish, report, settings, site, sources, tables
+from flows import incremental, ingest, lock, report, settings, sources
 from flows.ingest import IngestResult, Snapshot
-from flows.publish import PublishResult
-from flows.tables import BuiltTables, StagedBatch, StagedPapers
 
-# Files per extract task: a worker holds one batch's extractions and rows (~400 MB at 250 files).
+# The table-building modules (pandas, pyarrow, pandera, matplotlib: ~1.5 s to import) are imported
+# by the stages that use them, so a refresh with nothing new does not pay for them.
+if TYPE_CHECKING:
+    from flows.publish import PublishResult
+    from flows.tables import BuiltTables, StagedBatch, StagedPapers
+
+# Files per extract task, on average (tables.profile_batches cuts between half and twice this):
+# a worker holds one batch's extractions and rows (~400 MB at 250 files).
 DEFAULT_BATCH_SIZE = 250
 
 
@@ -63,6 +69,8 @@ def ingest_stage(raw_dir: Path, captured_date: dt.date | None) -> IngestResult:
 @task(cache_policy=NO_CACHE)
 def extract_batch(snapshots: list[Snapshot], current: set[str], use_cache: bool, directory: Path) -> BatchResult:
     """Extract one batch of archived files, enrich, validate and spill its rows; a batch staged before is reused whole."""
+    from flows import tables
+
     staged_before = incremental.BatchCache(settings.STATE_DIR) if use_cache else None
     key = incremental.BatchCache.key(snapshots, current)
     if staged_before is not None and (staged := staged_before.restore(key, directory)) is not None:
@@ -98,6 +106,8 @@ class Extracted:
 
 def extract_stage(snapshots: list[Snapshot], batch_size: int, use_cache: bool, build_dir: Path) -> Extracted:
     """Extract, enrich and validate every snapshot in batches of files, one task per batch (never per file)."""
+    from flows import tables
+
     batches = tables.profile_batches(snapshots, batch_size)
     current = tables.current_files(snapshots)
     currents = [{snapshot.source_file for snapshot in batch} & current for batch in batches]
@@ -114,12 +124,16 @@ def extract_stage(snapshots: list[Snapshot], batch_size: int, use_cache: bool, b
 @task(cache_policy=NO_CACHE)
 def papers_part(buckets: range, batch_dirs: list[Path], build_dir: Path) -> StagedPapers:
     """Choose and render the `papers` rows of one range of paper_id buckets."""
+    from flows import tables
+
     return tables.stage_papers(buckets, batch_dirs, tables.papers_dir(build_dir))
 
 
 @task(cache_policy=NO_CACHE)
 def assemble_stage(batches: list[StagedBatch], parts: list[StagedPapers], build_dir: Path) -> BuiltTables:
     """Write every table in key order from the staged parts; check keys, references and accounting."""
+    from flows import tables
+
     return tables.assemble(batches, parts, build_dir)
 
 
@@ -130,6 +144,8 @@ def build_stage(batches: list[StagedBatch], build_dir: Path) -> BuiltTables:
     included, goes to the pool with every task submitted from it, and the staged batches grow
     with the number of profiles (at 50,000 profiles that was 400 MB more in the main process).
     """
+    from flows import tables
+
     batch_dirs = [batch.directory for batch in batches]
     parts = papers_part.map(tables.paper_parts(), batch_dirs=unmapped(batch_dirs), build_dir=unmapped(build_dir)).result()
     # quote: Prefect would otherwise walk every header frame of every batch looking for futures.
@@ -139,6 +155,8 @@ def build_stage(batches: list[StagedBatch], build_dir: Path) -> BuiltTables:
 @task(cache_policy=NO_CACHE)
 def publish_stage(built: BuiltTables, output_dir: Path, allow_shrink: bool, max_shrink: float) -> PublishResult:
     """Diff against the previous release and publish atomically, unless nothing changed."""
+    from flows import publish, site
+
     result = publish.publish_release(
         built, output_dir, allow_shrink=allow_shrink, max_shrink=max_shrink
     )
@@ -173,12 +191,15 @@ def refresh(
         if use_cache and report.is_up_to_date(settings.STATE_DIR, output, fingerprint):
             summary = report.summary_nothing_new(ingested, snapshots)
         else:
+            from flows import publish
+
             publish.recover(output)  # before building into output/: a killed run may have left a staging folder
             build_dir = publish.staging_dir(output)
             extracted = extract_stage(snapshots, batch_size, use_cache, build_dir)
             built = build_stage(extracted.batches, build_dir)
             if use_cache:
                 incremental.BatchCache(settings.STATE_DIR).prune(extracted.cache_keys)
+                incremental.ExtractionCache(settings.STATE_DIR).prune()
             published = publish_stage(built, output, allow_shrink, max_shrink)
             incremental.record_build(settings.STATE_DIR, output, fingerprint, published.release_id)
             summary = report.summary(ingested, snapshots, extracted, built, published)

@@ -15,12 +15,13 @@ import pyarrow.parquet as pq
 
 import schemas
 from flows import diff, formats, package, settings
+from flows.errors import PublishGateError
 from flows.files import fsync_tree, write_atomic
+from flows.releases import RELEASES_FEED, read_releases
 from flows.tables import DATA_TABLES, BuiltTables
 
 RELEASES_DIRNAME = "releases"
 LATEST_DIRNAME = "latest"
-RELEASES_FEED = "releases.json"
 CHANGELOG = "CHANGELOG.md"
 STAGING_PREFIX = ".staging-"
 _LATEST_NEW = ".latest-new"
@@ -29,10 +30,6 @@ _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 GATED_TABLES = ("profiles", "papers", "authorships", "profile_snapshots")
 NOTABLE_CHANGES_PER_TABLE = 25
-
-
-class PublishGateError(RuntimeError):
-    """The new release would shrink a table or drop a profile; publishing was refused."""
 
 
 @dataclass
@@ -44,12 +41,6 @@ class PublishResult:
     row_counts: dict[str, int] = field(default_factory=dict)
     change_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     validation: dict = field(default_factory=dict)
-
-
-def read_releases(output_dir: Path) -> list[dict]:
-    """The releases feed, newest first; empty before the first release."""
-    path = output_dir / RELEASES_FEED
-    return json.loads(path.read_text("utf-8"))["releases"] if path.exists() else []
 
 
 def recover(output_dir: Path, keep: Path | None = None) -> list[str]:

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows import incremental, publish
+from flows import incremental, releases
 from flows.ingest import IngestResult, Snapshot
-from flows.publish import PublishResult
-from flows.tables import BuiltTables
 
-if TYPE_CHECKING:
-    from flows.pipeline import Extracted  # pipeline imports this module
+if TYPE_CHECKING:  # for annotations only: a refresh with nothing new never imports the table-building modules
+    from flows.pipeline import Extracted
+    from flows.publish import PublishResult
+    from flows.tables import BuiltTables
 
 _WARNINGS_SHOWN = 20
 
@@ -24,8 +24,8 @@ def is_up_to_date(state_dir: Path, output_dir: Path, fingerprint: str) -> bool:
     last = incremental.last_build(state_dir, output_dir)
     if last is None or last["inputs_fingerprint"] != fingerprint:
         return False
-    releases = publish.read_releases(output_dir)
-    newest = releases[0]["release_id"] if releases else None
+    published = releases.read_releases(output_dir)
+    newest = published[0]["release_id"] if published else None
     return newest == last["release_id"] or (last["release_id"] is None and newest is not None)
 
 

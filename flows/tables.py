@@ -29,6 +29,7 @@ import pyarrow.ipc
 
 import schemas
 from flows import enrich, formats, ids, settings, validate
+from flows.errors import AccountingError
 from flows.extract import RECORD_PAPER, Extraction
 
 DATA_TABLES = ("profiles", "papers", "authorships", "profile_snapshots", "rejects")
@@ -47,10 +48,6 @@ _CHUNK_LISTINGS = 10_000
 _LISTING_EXTRAS = ("profile_id", "author_role", "_failure")  # and raw_text, for rejects
 _REASON_KIND = re.compile(r"^[^:]+:\d+: (?P<kind>.*?)(?:, found .*|: found .*)?$", re.DOTALL)
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|\b\d+(?:[.,]\d+)*\b")
-
-
-class AccountingError(RuntimeError):
-    """A paper block that is neither published nor rejected: the run must not publish."""
 
 
 @dataclass

@@ -13,6 +13,7 @@ import pandera.api.pandas.container
 import pandera.errors
 
 import schemas
+from flows.errors import TableValidationError
 
 STAGE = "validate"
 # Failures that are about the table as a whole, not one row: a duplicate key is two rows each
@@ -22,10 +23,6 @@ _TABLE_LEVEL_CHECKS = ("field_uniqueness", "multiple_fields_uniqueness", "unique
 _UNIQUENESS_CHECKS = ("field_uniqueness", "multiple_fields_uniqueness")
 _MAX_VALUE_CHARS = 80
 _MAX_KEYS_SHOWN = 20
-
-
-class TableValidationError(RuntimeError):
-    """Table-level failures (duplicate keys, broken references, wrong columns): nothing is published."""
 
 
 @dataclass
