@@ -70,6 +70,12 @@ class ExtractionCache:
         temporary.write_bytes(pickle.dumps(extraction, protocol=pickle.HIGHEST_PROTOCOL))
         os.replace(temporary, path)
 
+    def prune(self) -> None:
+        """Remove the entries made by other code: they can never be read again."""
+        for folder in self.directory.parent.iterdir() if self.directory.parent.is_dir() else []:
+            if folder != self.directory:
+                shutil.rmtree(folder, ignore_errors=True)
+
     def _path(self, snapshot: Snapshot) -> Path:
         key = sha256_bytes(f"{snapshot.source_file}\x1f{snapshot.sha256}".encode())
         return self.directory / f"{key}.pickle"

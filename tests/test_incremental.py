@@ -136,6 +136,20 @@ def test_extraction_cache_serves_files_parsed_before(tmp_path: Path) -> None:
     assert second == first
 
 
+def test_extraction_cache_prune_removes_only_entries_of_other_code(tmp_path: Path) -> None:
+    snapshots = _archived_snapshots(tmp_path)
+    cache = incremental.ExtractionCache(tmp_path / "state")
+    incremental.extract_snapshots(snapshots, cache)
+    stale = cache.directory.parent / "0123456789abcdef"  # entries of an earlier version of the code
+    stale.mkdir()
+    (stale / "entry.pickle").write_bytes(b"old")
+
+    cache.prune()
+
+    assert not stale.exists()
+    assert incremental.extract_snapshots(snapshots, cache)[1] == 0  # this code's entries still serve
+
+
 def test_torn_cache_entry_is_parsed_again(tmp_path: Path) -> None:
     snapshots = _archived_snapshots(tmp_path)
     cache = incremental.ExtractionCache(tmp_path / "state")
