@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from flows.publish import PublishResult
     from flows.tables import BuiltTables, StagedBatch, StagedPapers
 
-# Files per extract task, on average (tables.profile_batches cuts between half and twice this):
+# Files per extract task, about (tables.profile_batches cuts between half and 1.5 times this):
 # a worker holds one batch's extractions and rows (~400 MB at 250 files).
 DEFAULT_BATCH_SIZE = 250
 

@@ -177,8 +177,9 @@ def profile_batches(snapshots: list, batch_size: int) -> list[list]:
 
     Where a batch ends depends on the folders, not on how many files came before: once a batch
     holds half of `batch_size` files, it ends after a group whose name hashes to a cut (one group
-    in half of `batch_size`), or at twice `batch_size` files. A new capture then changes only its
-    own batch, and the other batches are reused from the cache (incremental.BatchCache).
+    in half of `batch_size`), or at one and a half times `batch_size` files (a worker's memory
+    grows with its batch). A new capture then changes only its own batch, and sometimes the next
+    one, and the other batches are reused from the cache (incremental.BatchCache).
     """
     folders = {_folder(snapshot.source_file) for snapshot in snapshots}
     groups: dict[str, list] = {}
@@ -189,7 +190,7 @@ def profile_batches(snapshots: list, batch_size: int) -> list[list]:
     for name, group in groups.items():
         batches[-1].extend(group)
         size = len(batches[-1])
-        if size >= 2 * batch_size or (size >= half and zlib.crc32(name.encode("utf-8")) % half == 0):
+        if size >= batch_size + half or (size >= half and zlib.crc32(name.encode("utf-8")) % half == 0):
             batches.append([])
     return [batch for batch in batches if batch]
 
