@@ -72,9 +72,7 @@ class ExtractionCache:
 
     def prune(self) -> None:
         """Remove the entries made by other code: they can never be read again."""
-        for folder in self.directory.parent.iterdir() if self.directory.parent.is_dir() else []:
-            if folder != self.directory:
-                shutil.rmtree(folder, ignore_errors=True)
+        _remove_other_folders(self.directory.parent, keep={self.directory.name})
 
     def _path(self, snapshot: Snapshot) -> Path:
         key = sha256_bytes(f"{snapshot.source_file}\x1f{snapshot.sha256}".encode())
@@ -124,26 +122,26 @@ class BatchCache:
         if entry is None or entry.exists():
             return
         temporary = self.directory / f".{key}.{os.getpid()}.{threading.get_ident()}.tmp"
-        shutil.rmtree(temporary, ignore_errors=True)
-        temporary.mkdir(parents=True)
-        for path in staged.directory.iterdir():
-            _link_or_copy(path, temporary / path.name)
-        (temporary / _STAGED_FILE).write_bytes(pickle.dumps(staged, protocol=pickle.HIGHEST_PROTOCOL))
         try:
+            shutil.rmtree(temporary, ignore_errors=True)
+            temporary.mkdir(parents=True)
+            for path in staged.directory.iterdir():
+                _link_or_copy(path, temporary / path.name)
+            (temporary / _STAGED_FILE).write_bytes(pickle.dumps(staged, protocol=pickle.HIGHEST_PROTOCOL))
             os.replace(temporary, entry)
-        except OSError:  # another process stored it first
+        except OSError:  # a full disk, or another process stored it first: the run goes on without it
             shutil.rmtree(temporary, ignore_errors=True)
 
     def prune(self, keep: set[str | None]) -> None:
         """Remove every entry but `keep` (the batches of the build just made), and entries of other code."""
-        if not self.root.is_dir():
-            return
-        for folder in self.root.iterdir():
-            if folder != self.directory:
-                shutil.rmtree(folder, ignore_errors=True)
-        for entry in self.directory.iterdir() if self.directory.is_dir() else []:
-            if entry.name not in keep:
-                shutil.rmtree(entry, ignore_errors=True)
+        _remove_other_folders(self.root, keep={self.directory.name})
+        _remove_other_folders(self.directory, keep={key for key in keep if key})
+
+
+def _remove_other_folders(parent: Path, keep: set[str]) -> None:
+    for folder in parent.iterdir() if parent.is_dir() else []:
+        if folder.name not in keep:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

@@ -2,10 +2,11 @@
 
 Memory does not grow with the number of profiles. Each extract batch (a task, in a pool worker)
 enriches and validates its rows and spills them to Arrow files: authorships and rejects sorted by
-key, and paper listings split into buckets by the first two hex digits of `paper_id`. The main
-process then writes each table chunk by chunk in key order: papers one bucket at a time (the
-newest listing of each paper wins), authorships and rejects one batch at a time. Only the small
-tables (profiles, profile_snapshots) and per-profile counts are held whole.
+key, and paper listings split into buckets by the first two hex digits of `paper_id`. Paper parts
+(tasks too) then choose each paper's row, its newest listing, a few buckets at a time and render
+it. The main process only appends the rendered parts in key order: papers part by part,
+authorships and rejects batch by batch. Only the small tables (profiles, profile_snapshots) and
+per-profile counts are held whole.
 """
 
 from __future__ import annotations
