@@ -309,8 +309,8 @@ def _csv_rows(arrow: pa.Table) -> Iterator[bytes]:
 
     The text pandas' `to_csv` gives for the frame (`csv` QUOTE_MINIMAL: a field is quoted when it
     holds a comma, a quote or a line feed; nulls empty; flags `true`/`false`; lists joined by
-    LIST_SEPARATOR), built column by column in Arrow: no Python object per cell except floats.
-    tests/test_formats.py holds it to pandas.
+    LIST_SEPARATOR), built column by column in Arrow: Python sees only floats and the few fields
+    that need quotes. tests/test_formats.py holds it to pandas.
     """
     for start in range(0, arrow.num_rows, _CHUNK_ROWS):
         chunk = arrow.slice(start, _CHUNK_ROWS)

@@ -67,12 +67,11 @@ def ingest_stage(raw_dir: Path, captured_date: dt.date | None) -> IngestResult:
 
 
 @task(cache_policy=NO_CACHE)
-def extract_batch(snapshots: list[Snapshot], current: set[str], use_cache: bool, directory: Path) -> BatchResult:
-    """Extract one batch of archived files, enrich, validate and spill its rows; a batch staged before is reused whole."""
+def extract_batch(snapshots: list[Snapshot], current: set[str], use_cache: bool, directory: Path, key: str | None) -> BatchResult:
+    """Extract one batch of archived files, enrich, validate and spill its rows; a batch staged before (`key`) is reused whole."""
     from flows import tables
 
     staged_before = incremental.BatchCache(settings.STATE_DIR) if use_cache else None
-    key = incremental.BatchCache.key(snapshots, current)
     if staged_before is not None and (staged := staged_before.restore(key, directory)) is not None:
         get_run_logger().info("batch of %d files: reused as an earlier build staged it", len(snapshots))
         return BatchResult(staged, files_parsed=0, reused=True)
@@ -112,12 +111,13 @@ def extract_stage(snapshots: list[Snapshot], batch_size: int, use_cache: bool, b
     current = tables.current_files(snapshots)
     currents = [{snapshot.source_file for snapshot in batch} & current for batch in batches]
     directories = [tables.batch_dir(build_dir, number) for number in range(len(batches))]
-    results = extract_batch.map(batches, currents, use_cache=use_cache, directory=directories).result() if batches else []
+    keys = [incremental.BatchCache.key(batch, batch_current) for batch, batch_current in zip(batches, currents)]
+    results = extract_batch.map(batches, currents, use_cache=use_cache, directory=directories, key=keys).result() if batches else []
     return Extracted(
         batches=[result.staged for result in results],
         files_parsed=sum(result.files_parsed for result in results),
         batches_reused=sum(result.reused for result in results),
-        cache_keys={incremental.BatchCache.key(batch, batch_current) for batch, batch_current in zip(batches, currents)},
+        cache_keys=set(keys),
     )
 
 
