@@ -139,7 +139,7 @@ def _differs(old: pd.Series, new: pd.Series) -> pd.Series:
 def _key_strings(frame: pd.DataFrame, key: list[str]) -> pd.Index:
     # .astype(str): on an empty frame .map keeps the column's dtype (int64 `line` of rejects),
     # and str + int64 raises.
-    parts = [frame[column].map(lambda value: str(json_value(value))).astype(str) for column in key]
+    parts = [frame[column].map(_key_part).astype(str) for column in key]
     joined = parts[0]
     for part in parts[1:]:
         joined = joined + KEY_SEPARATOR + part
@@ -190,7 +190,7 @@ def _unequal_rows(table: str, old: pa.Table, new: pa.Table) -> tuple[pa.Table, p
     pairs = (old.select(key).append_column(_OLD_ROW, pa.array(range(old.num_rows), pa.int64()))
              .join(new.select(key).append_column(_NEW_ROW, pa.array(range(new.num_rows), pa.int64())), key, join_type="inner"))
     old_rows, new_rows = pairs.column(_OLD_ROW).combine_chunks(), pairs.column(_NEW_ROW).combine_chunks()
-    unequal = pa.array([False] * pairs.num_rows, pa.bool_())
+    unequal = pa.array(np.zeros(pairs.num_rows, dtype=bool))
     for name in new.column_names:
         if name not in key:
             unequal = pc.or_(unequal, _unequal(old.column(name).take(old_rows), new.column(name).take(new_rows)))
@@ -212,10 +212,11 @@ def _unequal_lists(old: pa.ListArray, new: pa.ListArray) -> pa.Array:
     lengths = [pc.fill_null(pc.list_value_length(values), -1) for values in (old, new)]
     same_length = pc.equal(*lengths)
     rows = pc.indices_nonzero(same_length)
-    old_items, new_items = pc.list_flatten(old.take(rows)), pc.list_flatten(new.take(rows))
+    old_lists = old.take(rows)
+    old_items, new_items = pc.list_flatten(old_lists), pc.list_flatten(new.take(rows))
     items_equal = pc.or_(pc.fill_null(pc.equal(old_items, new_items), False), pc.and_(old_items.is_null(), new_items.is_null()))
     unequal = pc.invert(same_length).to_numpy(zero_copy_only=False).copy()
-    differing_items = pc.list_parent_indices(old.take(rows)).filter(pc.invert(items_equal))
+    differing_items = pc.list_parent_indices(old_lists).filter(pc.invert(items_equal))
     unequal[rows.take(differing_items).to_numpy(zero_copy_only=False)] = True
     return pa.array(unequal)
 
@@ -263,4 +264,9 @@ def _row_key(rows: pa.Table, key: list[str], position: int) -> tuple:
 
 
 def _key_text(rows: pa.Table, key: list[str], position: int) -> str:
-    return KEY_SEPARATOR.join(str(json_value(value)) for value in _row_key(rows, key, position))
+    """One row's key as _key_strings writes it, for messages."""
+    return KEY_SEPARATOR.join(_key_part(value) for value in _row_key(rows, key, position))
+
+
+def _key_part(value: object) -> str:
+    return str(json_value(value))
