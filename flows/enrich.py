@@ -211,8 +211,8 @@ def profile_counts(listed: pd.DataFrame) -> pd.DataFrame:
     """
     by_profile = listed.groupby("profile_id")
     counts = pd.DataFrame({"papers_extracted": by_profile.size()})
-    roles = pd.crosstab(listed["profile_id"], listed["author_role"]).reindex(columns=list(AUTHOR_ROLES), fill_value=0)
-    statuses = pd.crosstab(listed["profile_id"], listed["code_status"]).reindex(columns=list(_COUNTED_CODE_STATUSES), fill_value=0)
+    roles = _counts_by(listed, "author_role", counts.index, AUTHOR_ROLES)
+    statuses = _counts_by(listed, "code_status", counts.index, _COUNTED_CODE_STATUSES)
     for role in AUTHOR_ROLES:
         counts[f"{role}_author_papers"] = roles[role]
     for status, column in _COUNTED_CODE_STATUSES.items():
@@ -220,6 +220,13 @@ def profile_counts(listed: pd.DataFrame) -> pd.DataFrame:
     counts["first_year"] = by_profile["year"].min()
     counts["last_year"] = by_profile["year"].max()
     return counts.rename_axis("profile_id")
+
+
+def _counts_by(listed: pd.DataFrame, column: str, profiles: pd.Index, values) -> pd.DataFrame:
+    """Rows per profile and value of `column`, one column per value (pd.crosstab counts group by group in Python)."""
+    sizes = listed.groupby(["profile_id", column]).size()
+    return sizes.unstack(fill_value=0).reindex(index=profiles, columns=list(values), fill_value=0) if len(sizes) else (
+        pd.DataFrame(0, index=profiles, columns=list(values)))
 
 
 def combine_profile_counts(parts: list[pd.DataFrame]) -> pd.DataFrame:

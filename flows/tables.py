@@ -343,7 +343,7 @@ def stage_papers(buckets: range, batch_dirs: list[Path], directory: Path) -> Sta
     checked = 0
     failed: set[str] = set()
     failed_rejects: list[dict] = []
-    counts: pd.DataFrame | None = None
+    listed: list[pd.DataFrame] = []  # four short columns per published authorship: counted once, at the end
     writer = formats.PartWriter("papers", directory, f"papers-{buckets.start:03d}")
     for listings in _bucket_chunks(readers, buckets):
         chosen = _choose_papers(listings)
@@ -351,10 +351,9 @@ def stage_papers(buckets: range, batch_dirs: list[Path], directory: Path) -> Sta
         failed |= chosen.failed
         failed_rejects += chosen.failed_rejects
         writer.write_arrow(chosen.papers)
-        chunk_counts = enrich.profile_counts(chosen.listed)
-        counts = chunk_counts if counts is None else enrich.combine_profile_counts([counts, chunk_counts])
-    if counts is None:
-        counts = enrich.profile_counts(pd.DataFrame(columns=["profile_id", "author_role", "code_status", "year"]))
+        listed.append(chosen.listed)
+    columns = ["profile_id", "author_role", "code_status", "year"]
+    counts = enrich.profile_counts(pd.concat(listed, ignore_index=True) if listed else pd.DataFrame(columns=columns))
     # A file, not a result: every part counts nearly every profile (~8 MB at 50,000 profiles), and
     # results stay in the main process until the flow ends.
     counts_path = directory / f"profile-counts-{buckets.start:03d}.arrow"
@@ -404,9 +403,11 @@ def _choose_papers(listings: pa.Table) -> _Chosen:
         _paper_failure_reject(listings, order[index].as_py(), bad[keys.at[index, "paper_id"]]) for index in keys.index[failing]
     ]
     kept = keys[~failing]
-    n_profiles = kept.groupby("paper_id", sort=True)["profile_id"].nunique()
+    # In Arrow: pandas counts distinct Arrow-backed strings group by group, in Python.
+    n_profiles = (pa.table({"paper_id": kept["paper_id"].to_numpy(), "profile_id": kept["profile_id"].to_numpy()})
+                  .group_by("paper_id").aggregate([("profile_id", "count_distinct")]).sort_by("paper_id"))
     rows = listings.take(order.filter(pa.array((first & ~failing).to_numpy()))).drop_columns([*_LISTING_EXTRAS, "raw_text"])
-    papers = rows.set_column(rows.schema.get_field_index("n_profiles"), "n_profiles", pa.array(n_profiles.to_numpy(), pa.int64()))
+    papers = rows.set_column(rows.schema.get_field_index("n_profiles"), "n_profiles", n_profiles.column("profile_id_count_distinct").cast(pa.int64()))
     paper_fields = rows.select(["paper_id", "code_status", "year"]).to_pandas().set_index("paper_id")
     listed = kept[["profile_id", "author_role"]].join(paper_fields, on=kept["paper_id"]).reset_index(drop=True)
     return _Chosen(papers.cast(schemas.arrow_schema("papers")), int(first.sum()), set(bad.index), failed_rejects, listed)
