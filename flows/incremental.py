@@ -1,4 +1,4 @@
-"""What makes refreshes incremental: fingerprints of code and inputs, a per-file extraction cache and a per-batch cache of staged rows."""
+"""What makes refreshes incremental: fingerprints of code and inputs, and a per-batch cache of staged rows."""
 
 from __future__ import annotations
 
@@ -24,6 +24,10 @@ if TYPE_CHECKING:  # the no-op path imports this module without the table-buildi
 _CODE_PACKAGES = ("flows", "schemas")
 _BUILD_STATE = "last-build.json"
 _STAGED_FILE = "staged.pickle"
+# Folders of .state that earlier versions wrote and nothing reads any more: removed by BatchCache.prune.
+# (extract-cache held one pickled extraction per raw file: as large as the batch cache, and it
+# saved only re-parsing the ~250 files of a batch a new capture restages, ~0.2 s.)
+_RETIRED_STATE = ("extract-cache",)
 
 
 @lru_cache(maxsize=1)
@@ -44,41 +48,6 @@ def inputs_fingerprint(snapshots: list[Snapshot]) -> str:
     return sha256_bytes(json.dumps([code_fingerprint(), listing]).encode())
 
 
-class ExtractionCache:
-    """Extractions pickled per raw file, keyed by the file's sha256, path and the code fingerprint."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self.directory = state_dir / "extract-cache" / code_fingerprint()[:16]
-
-    def get(self, snapshot: Snapshot) -> Extraction | None:
-        if not snapshot.sha256:
-            return None
-        path = self._path(snapshot)
-        try:
-            return pickle.loads(path.read_bytes())
-        except Exception:  # noqa: BLE001  (missing, torn or corrupt entry: parse again; a cache never fails a run)
-            return None
-
-    def put(self, snapshot: Snapshot, extraction: Extraction) -> None:
-        if not snapshot.sha256 or extraction.source_sha256 != snapshot.sha256:
-            return  # never cache a file whose bytes differ from what ingest recorded
-        self.directory.mkdir(parents=True, exist_ok=True)
-        # Atomic but not fsynced: write_atomic's two fsyncs cost ~5 ms per file (50 s at 10,000
-        # files), and an entry torn by a crash only means that file is parsed again.
-        path = self._path(snapshot)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        temporary.write_bytes(pickle.dumps(extraction, protocol=pickle.HIGHEST_PROTOCOL))
-        os.replace(temporary, path)
-
-    def prune(self) -> None:
-        """Remove the entries made by other code: they can never be read again."""
-        _remove_other_folders(self.directory.parent, keep={self.directory.name})
-
-    def _path(self, snapshot: Snapshot) -> Path:
-        key = sha256_bytes(f"{snapshot.source_file}\x1f{snapshot.sha256}".encode())
-        return self.directory / f"{key}.pickle"
-
-
 class BatchCache:
     """Extract batches as staged (tables.stage_batch): spill files and what the batch returned, keyed by inputs and code.
 
@@ -89,6 +58,7 @@ class BatchCache:
     """
 
     def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
         self.root = state_dir / "batch-cache"
         self.directory = self.root / code_fingerprint()[:16]
 
@@ -133,7 +103,9 @@ class BatchCache:
             shutil.rmtree(temporary, ignore_errors=True)
 
     def prune(self, keep: set[str | None]) -> None:
-        """Remove every entry but `keep` (the batches of the build just made), and entries of other code."""
+        """Remove every entry but `keep` (the batches of the build just made), entries of other code, and retired caches."""
+        for name in _RETIRED_STATE:
+            shutil.rmtree(self.state_dir / name, ignore_errors=True)
         _remove_other_folders(self.root, keep={self.directory.name})
         _remove_other_folders(self.directory, keep={key for key in keep if key})
 
@@ -168,25 +140,19 @@ def record_build(state_dir: Path, output_dir: Path, fingerprint: str, release_id
     write_atomic(path, (json.dumps(state, indent=2, sort_keys=True) + "\n").encode())
 
 
-def extract_snapshots(snapshots: list[Snapshot], cache: ExtractionCache | None) -> tuple[list[Extraction], int]:
-    """Extract each snapshot, from the cache when its bytes were parsed before; returns (extractions, files parsed)."""
+def extract_snapshots(snapshots: list[Snapshot]) -> list[Extraction]:
+    """Extract each snapshot; a file whose bytes differ from the sha256 recorded at ingest is refused whole."""
     extractions = []
-    parsed = 0
     for snapshot in snapshots:
-        extraction = cache.get(snapshot) if cache is not None else None
-        if extraction is None:
-            extraction = extract_file(snapshot.path, snapshot.source_file, snapshot.captured_date)
-            parsed += 1
-            if snapshot.sha256 and extraction.source_sha256 and extraction.source_sha256 != snapshot.sha256:
-                # Archived raw text is never edited; a changed file is refused rather than trusted.
-                extraction = Extraction(snapshot.source_file, extraction.source_sha256, snapshot.captured_date)
-                extraction.rejects.append(
-                    {"source_file": snapshot.source_file, "line": 1, "stage": "extract", "record_type": "file",
-                     "reason": f"{snapshot.source_file}:1: expected the sha256 recorded at ingest ({snapshot.sha256[:12]}…),"
-                               f" found {extraction.source_sha256[:12]}… (archived raw text must not be edited)",
-                     "raw_text": ""}
-                )
-            elif cache is not None:
-                cache.put(snapshot, extraction)
+        extraction = extract_file(snapshot.path, snapshot.source_file, snapshot.captured_date)
+        if snapshot.sha256 and extraction.source_sha256 and extraction.source_sha256 != snapshot.sha256:
+            # Archived raw text is never edited; a changed file is refused rather than trusted.
+            extraction = Extraction(snapshot.source_file, extraction.source_sha256, snapshot.captured_date)
+            extraction.rejects.append(
+                {"source_file": snapshot.source_file, "line": 1, "stage": "extract", "record_type": "file",
+                 "reason": f"{snapshot.source_file}:1: expected the sha256 recorded at ingest ({snapshot.sha256[:12]}…),"
+                           f" found {extraction.source_sha256[:12]}… (archived raw text must not be edited)",
+                 "raw_text": ""}
+            )
         extractions.append(extraction)
-    return extractions, parsed
+    return extractions

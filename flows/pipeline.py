@@ -75,13 +75,12 @@ def extract_batch(snapshots: list[Snapshot], current: set[str], use_cache: bool,
     if staged_before is not None and (staged := staged_before.restore(key, directory)) is not None:
         get_run_logger().info("batch of %d files: reused as an earlier build staged it", len(snapshots))
         return BatchResult(staged, files_parsed=0, reused=True)
-    cache = incremental.ExtractionCache(settings.STATE_DIR) if use_cache else None
-    extractions, parsed = incremental.extract_snapshots(snapshots, cache)
-    get_run_logger().info("batch of %d files: %d parsed, %d from cache", len(snapshots), parsed, len(snapshots) - parsed)
+    extractions = incremental.extract_snapshots(snapshots)
+    get_run_logger().info("batch of %d files: parsed", len(snapshots))
     staged = tables.stage_batch(extractions, current, directory)
     if staged_before is not None:
         staged_before.store(key, staged)
-    return BatchResult(staged, files_parsed=parsed, reused=False)
+    return BatchResult(staged, files_parsed=len(snapshots), reused=False)
 
 
 @dataclass
@@ -199,7 +198,6 @@ def refresh(
             built = build_stage(extracted.batches, build_dir)
             if use_cache:
                 incremental.BatchCache(settings.STATE_DIR).prune(extracted.cache_keys)
-                incremental.ExtractionCache(settings.STATE_DIR).prune()
             published = publish_stage(built, output, allow_shrink, max_shrink)
             incremental.record_build(settings.STATE_DIR, output, fingerprint, published.release_id)
             summary = report.summary(ingested, snapshots, extracted, built, published)

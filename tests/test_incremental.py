@@ -1,4 +1,4 @@
-"""Incremental refreshes: nothing new parses and writes nothing; one new capture parses only that file."""
+"""Incremental refreshes: nothing new parses and writes nothing; one new capture restages only its batch."""
 
 from __future__ import annotations
 
@@ -49,16 +49,17 @@ def test_refresh_with_nothing_new_parses_nothing_and_writes_nothing(tmp_path: Pa
     assert _tree(output_dir) == before  # same files, bytes and modification times
 
 
-def test_refresh_with_one_new_capture_parses_only_that_file(tmp_path: Path, state_dir: Path) -> None:
+def test_refresh_with_one_new_capture_parses_only_its_batch(tmp_path: Path, state_dir: Path) -> None:
     raw_dir, output_dir = tmp_path / "raw", tmp_path / "output"
     write_profiles(raw_dir / "inbox", PROFILES, seed=SEED, captured_date=FIRST_CAPTURE)
-    refresh(raw_dir=str(raw_dir), output_dir=str(output_dir), captured_date=FIRST_CAPTURE)
+    refresh(raw_dir=str(raw_dir), output_dir=str(output_dir), captured_date=FIRST_CAPTURE, batch_size=ONE_FOLDER_A_BATCH)
     [second_capture] = write_profiles(tmp_path / "later", 1, seed=SEED, captured_date=SECOND_CAPTURE)
     shutil.move(second_capture, raw_dir / "inbox" / second_capture.name)
 
-    summary = refresh(raw_dir=str(raw_dir), output_dir=str(output_dir), captured_date=SECOND_CAPTURE)
+    summary = refresh(raw_dir=str(raw_dir), output_dir=str(output_dir), captured_date=SECOND_CAPTURE, batch_size=ONE_FOLDER_A_BATCH)
 
-    assert summary["files_parsed"] == 1
+    assert summary["files_parsed"] == 2  # the new capture's batch: both captures of that profile
+    assert summary["batches_reused"] == PROFILES - 1
     assert summary["snapshots"] == PROFILES + 1
     assert summary["release_id"] == SECOND_CAPTURE.isoformat()
     releases = json.loads((output_dir / "releases.json").read_text("utf-8"))["releases"]
@@ -104,7 +105,7 @@ def test_a_new_capture_restages_only_its_batch_and_publishes_what_a_fresh_build_
 def test_batch_cache_restores_a_staged_batch_and_refuses_a_torn_one(tmp_path: Path) -> None:
     snapshots = _archived_snapshots(tmp_path)
     current = tables.current_files(snapshots)
-    extractions, _ = incremental.extract_snapshots(snapshots, None)
+    extractions = incremental.extract_snapshots(snapshots)
     staged = tables.stage_batch(extractions, current, tmp_path / "build" / "batch-0")
     cache = incremental.BatchCache(tmp_path / "state")
     key = cache.key(snapshots, current)
@@ -121,62 +122,25 @@ def test_batch_cache_restores_a_staged_batch_and_refuses_a_torn_one(tmp_path: Pa
     (cache.directory / key / "staged.pickle").write_bytes(b"torn by a crash")
     assert cache.restore(key, tmp_path / "third-build" / "batch-0") is None
     assert not (tmp_path / "third-build" / "batch-0").exists()
+    retired = tmp_path / "state" / "extract-cache" / "0123456789abcdef"  # the per-file cache of earlier versions
+    retired.mkdir(parents=True)
     cache.prune(set())
     assert list(cache.directory.iterdir()) == []
+    assert not retired.parent.exists()
 
 
-def test_extraction_cache_serves_files_parsed_before(tmp_path: Path) -> None:
-    snapshots = _archived_snapshots(tmp_path)
-    cache = incremental.ExtractionCache(tmp_path / "state")
-
-    first, parsed_first = incremental.extract_snapshots(snapshots, cache)
-    second, parsed_second = incremental.extract_snapshots(snapshots, cache)
-
-    assert (parsed_first, parsed_second) == (PROFILES, 0)
-    assert second == first
-
-
-def test_extraction_cache_prune_removes_only_entries_of_other_code(tmp_path: Path) -> None:
-    snapshots = _archived_snapshots(tmp_path)
-    cache = incremental.ExtractionCache(tmp_path / "state")
-    incremental.extract_snapshots(snapshots, cache)
-    stale = cache.directory.parent / "0123456789abcdef"  # entries of an earlier version of the code
-    stale.mkdir()
-    (stale / "entry.pickle").write_bytes(b"old")
-
-    cache.prune()
-
-    assert not stale.exists()
-    assert incremental.extract_snapshots(snapshots, cache)[1] == 0  # this code's entries still serve
-
-
-def test_torn_cache_entry_is_parsed_again(tmp_path: Path) -> None:
-    snapshots = _archived_snapshots(tmp_path)
-    cache = incremental.ExtractionCache(tmp_path / "state")
-    expected, _ = incremental.extract_snapshots(snapshots, cache)
-    [entry, *_] = sorted(cache.directory.iterdir())
-    entry.write_bytes(entry.read_bytes()[:10])  # a write cut short by a crash
-
-    extractions, parsed = incremental.extract_snapshots(snapshots, cache)
-
-    assert parsed == 1
-    assert extractions == expected
-
-
-def test_archived_file_edited_after_ingest_is_refused_and_never_cached(tmp_path: Path) -> None:
+def test_archived_file_edited_after_ingest_is_refused(tmp_path: Path) -> None:
     snapshots = _archived_snapshots(tmp_path)
     edited = snapshots[0].path
     os.chmod(edited, 0o644)  # ingest archives read-only
     edited.write_bytes(edited.read_bytes() + b"\nedited by hand")
-    cache = incremental.ExtractionCache(tmp_path / "state")
 
-    for expected_parsed in (PROFILES, 1):  # the second time round only the edited file is parsed again
-        extractions, parsed = incremental.extract_snapshots(snapshots, cache)
-        assert parsed == expected_parsed
-        [reject] = extractions[0].rejects
-        assert reject["record_type"] == "file"
-        assert "archived raw text must not be edited" in reject["reason"]
-    assert len(list(cache.directory.iterdir())) == PROFILES - 1
+    extractions = incremental.extract_snapshots(snapshots)
+
+    [reject] = extractions[0].rejects
+    assert reject["record_type"] == "file"
+    assert "archived raw text must not be edited" in reject["reason"]
+    assert extractions[0].papers == [] and extractions[1].papers
 
 
 def _archived_snapshots(tmp_path: Path) -> list[ingest.Snapshot]:
