@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import csv
 import hashlib
 import io
@@ -117,6 +118,9 @@ class TableWriter:
     the rows at once: the CSV and JSON Lines text of a row does not depend on the other rows, and
     Parquet row groups are cut every `row_group_rows` rows from Arrow data buffered across chunks,
     never at chunk edges. Memory held: one chunk plus at most one row group.
+
+    Appended parts' text is copied (and hashed) by a thread of the writer's own while the calling
+    thread encodes their Parquet: both release the GIL, so a table takes two cores, not one.
     """
 
     def __init__(self, table: str, directory: Path, row_group_rows: int = PARQUET_ROW_GROUP_ROWS) -> None:
@@ -131,12 +135,16 @@ class TableWriter:
         self._parquet = pq.ParquetWriter(self._path("parquet"), schemas.arrow_schema(table), **PARQUET_OPTIONS)
         self._text = {file_format: _HashingFile(self._path(file_format)) for file_format in _TEXT_FORMATS}
         self._text["csv"].write(_csv_header(table))
+        # One thread: parts are copied in the order they were appended.
+        self._copier = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"copy-{table}")
+        self._copies: list[concurrent.futures.Future] = []
 
     def write(self, frame: pd.DataFrame) -> None:
         """Append the rows of one chunk (zero rows is fine)."""
         if self._written is not None:
             raise ValueError(f"{self.table}: write after close")
         arrow = to_arrow(self.table, frame)
+        self._wait_for_copies()  # its text goes after the parts appended before it
         for piece in _csv_rows(arrow):
             self._text["csv"].write(piece)
         for piece in _jsonl_rows(arrow):
@@ -150,10 +158,7 @@ class TableWriter:
             raise ValueError(f"{self.table}: append after close")
         if part.table != self.table:
             raise ValueError(f"{self.table}: cannot append a part of {part.table}")
-        for file_format in _TEXT_FORMATS:
-            with open(part.path(file_format), "rb") as source:
-                while block := source.read(_COPY_BYTES):
-                    self._text[file_format].write(block)
+        self._copies.append(self._copier.submit(self._copy_text, part))
         for batch in part.arrow_batches():
             self._buffer_parquet(pa.Table.from_batches([batch]))
         self._rows += part.rows
@@ -177,7 +182,21 @@ class TableWriter:
         elif self._written is None:
             self._abort()
 
+    def _copy_text(self, part: Part) -> None:
+        for file_format in _TEXT_FORMATS:
+            with open(part.path(file_format), "rb") as source:
+                while block := source.read(_COPY_BYTES):
+                    self._text[file_format].write(block)
+
+    def _wait_for_copies(self) -> None:
+        """Every part appended so far copied; a copy that failed raises here."""
+        copies, self._copies = self._copies, []
+        for copy in copies:
+            copy.result()
+
     def _finish(self) -> dict[str, WrittenFile]:
+        self._wait_for_copies()
+        self._copier.shutdown()
         if self._pending_rows or not self._row_groups:
             # The last, partial row group; an empty table is one empty row group, as pq.write_table writes it.
             self._write_row_group(pa.concat_tables(self._pending or [schemas.arrow_schema(self.table).empty_table()]))
@@ -209,6 +228,7 @@ class TableWriter:
 
     def _abort(self) -> None:
         """Close every handle and remove the files: a half-written table must not pass for a whole one."""
+        self._copier.shutdown(cancel_futures=True)
         self._parquet.close()
         for file in self._text.values():
             file.close()

@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import io
 import json
+import time
 from itertools import pairwise
 from pathlib import Path
 
@@ -318,3 +319,41 @@ def test_parts_rendered_ahead_append_to_the_bytes_of_one_write(table: str, tmp_p
     whole = write_in_chunks(table, frame, [], tmp_path / "whole", SMALL_ROW_GROUP)
     assert file_bytes(table, tmp_path / "appended") == file_bytes(table, tmp_path / "whole")
     assert appended == whole
+
+
+def test_parts_and_chunks_interleaved_keep_their_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Parts are copied by the writer's own thread; a chunk written after them still comes after their text."""
+    copy_text = formats.TableWriter._copy_text
+
+    def slow_copy(writer: formats.TableWriter, part: formats.Part) -> None:
+        time.sleep(0.2)  # a chunk written without waiting for the copies would overtake them
+        copy_text(writer, part)
+
+    monkeypatch.setattr(formats.TableWriter, "_copy_text", slow_copy)
+    table = "papers"
+    frame = large_frame(table)
+    cuts = [0, 40, 90, 150, 200, LARGE_ROWS]
+    (tmp_path / "interleaved").mkdir()
+    with formats.TableWriter(table, tmp_path / "interleaved", SMALL_ROW_GROUP) as writer:
+        for number, (start, stop) in enumerate(zip(cuts, cuts[1:])):
+            if number % 2:
+                part_writer = formats.PartWriter(table, tmp_path, f"part-{number}")
+                part_writer.write(frame.iloc[start:stop])
+                writer.append(part_writer.close())
+            else:
+                writer.write(frame.iloc[start:stop])
+    (tmp_path / "whole").mkdir()
+    write_in_chunks(table, frame, [], tmp_path / "whole", SMALL_ROW_GROUP)
+    assert file_bytes(table, tmp_path / "interleaved") == file_bytes(table, tmp_path / "whole")
+
+
+def test_a_part_that_cannot_be_copied_fails_and_leaves_no_files(tmp_path: Path):
+    part_writer = formats.PartWriter("papers", tmp_path, "part")
+    part_writer.write(large_frame("papers"))
+    part = part_writer.close()
+    part.path("jsonl").unlink()  # lost before the main process appends it
+    (tmp_path / "table").mkdir()
+    with pytest.raises(FileNotFoundError, match="part.jsonl"):
+        with formats.TableWriter("papers", tmp_path / "table") as writer:
+            writer.append(part)
+    assert list((tmp_path / "table").iterdir()) == []
