@@ -141,9 +141,39 @@ def code_status(urls: list[str], has_code_badge: bool, abstract: str | None) -> 
         return "linked"
     if has_code_badge:
         return "badge_only"
-    if abstract and _may_mention_code(_folded(abstract)) and _CODE_MENTION.search(abstract):
+    if abstract and _mentions_code(abstract):
         return "mentioned"
     return "none"
+
+
+def _mentions_code(abstract: str) -> bool:
+    """_CODE_MENTION.search(abstract), searched only in the sentences that could hold a match.
+
+    A match holds a code noun (`code` or `implementation` in it) and no `.` but the one ending
+    `www.`, so it lies within the text from the `.` before one of those nouns to the `.` after it:
+    in ASCII text, where positions in the folded text are positions in the abstract, only those
+    stretches are searched (an abstract has ~8 sentences; one or two mention code).
+    """
+    folded = _folded(abstract)
+    if not _may_mention_code(folded):
+        return False
+    if not abstract.isascii():
+        return _CODE_MENTION.search(abstract) is not None
+    searched: set[int] = set()
+    for word in _CODE_MENTION_WORDS:
+        at = folded.find(word)
+        while at >= 0:
+            start = folded.rfind(".", 0, at) + 1
+            end = folded.find(".", at)
+            end = len(folded) if end < 0 else end + 1
+            # search(pos, endpos) looks at the text before `pos` for \b, as in the whole abstract;
+            # the sentence ends after a `.` or at the end, where \b sees what it sees in the whole.
+            if start not in searched and _may_mention_code(folded[start:end]):
+                searched.add(start)
+                if _CODE_MENTION.search(abstract, start, end):
+                    return True
+            at = folded.find(word, at + len(word))
+    return False
 
 
 def enrich_extraction(extraction: Extraction, profile_id: str) -> Enriched:

@@ -331,9 +331,18 @@ def _mention_texts(draw) -> str:
     return draw(st.text(max_size=5)) + " " + separator.join(words) + draw(st.sampled_from(["", ".", " now"]))
 
 
-@settings(max_examples=1000, deadline=None)
-@given(_mention_texts())
+@st.composite
+def _mention_abstracts(draw) -> str:
+    """One to four mention texts as sentences, ASCII mostly (the path that searches sentence by sentence)."""
+    texts = draw(st.lists(_mention_texts(), min_size=1, max_size=4))
+    if draw(st.booleans()):
+        texts = [text.encode("ascii", "ignore").decode() for text in texts]
+    return "".join(text + draw(st.sampled_from([". ", ".", " ", ".\n", "www."])) for text in texts)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_mention_abstracts())
 def test_code_mention_pre_tests_never_refuse_what_the_regex_finds(abstract: str) -> None:
-    """The substring pre-tests only skip the regex: with or without them, code_status is the same."""
+    """The substring pre-tests and the sentence-by-sentence search only skip work: code_status is what the regex says."""
     expected = "mentioned" if enrich._CODE_MENTION.search(abstract) else "none"
     assert enrich.code_status([], False, abstract) == expected
