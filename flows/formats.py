@@ -329,8 +329,8 @@ def _csv_rows(arrow: pa.Table) -> Iterator[bytes]:
 
     The text pandas' `to_csv` gives for the frame (`csv` QUOTE_MINIMAL: a field is quoted when it
     holds a comma, a quote or a line feed; nulls empty; flags `true`/`false`; lists joined by
-    LIST_SEPARATOR), built column by column in Arrow: Python sees only floats and the few fields
-    that need quotes. tests/test_formats.py holds it to pandas.
+    LIST_SEPARATOR), built column by column in Arrow: Python sees only floats. tests/test_formats.py
+    holds it to pandas.
     """
     for start in range(0, arrow.num_rows, _CHUNK_ROWS):
         chunk = arrow.slice(start, _CHUNK_ROWS)
@@ -349,7 +349,16 @@ def _csv_cells(values: pa.Array) -> pa.Array:
         values = pc.binary_join(values, LIST_SEPARATOR)
     elif not pa.types.is_string(kind):
         return values.cast(pa.string()).fill_null("")  # integers and dates: `12`, `2025-11-13`
-    return _replaced(values.fill_null(""), _CSV_SPECIAL, lambda value: '"' + value.replace('"', '""') + '"')
+    return _csv_quoted(values.fill_null(""))
+
+
+def _csv_quoted(values: pa.Array) -> pa.Array:
+    """Fields holding a comma, quote or line feed quoted, their quotes doubled; in Arrow, as most abstracts need it."""
+    matches = pc.match_substring_regex(values, _CSV_SPECIAL)
+    if not pc.any(matches).as_py():
+        return values
+    quoted = _wrapped(pc.replace_substring(values.filter(matches), '"', '""'), '"', '"')
+    return pc.replace_with_mask(values, matches, quoted)
 
 
 def _jsonl_rows(arrow: pa.Table) -> Iterator[bytes]:
