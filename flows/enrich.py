@@ -255,8 +255,9 @@ def profile_counts(listed: pd.DataFrame) -> pd.DataFrame:
 def _counts_by(listed: pd.DataFrame, column: str, profiles: pd.Index, values) -> pd.DataFrame:
     """Rows per profile and value of `column`, one column per value (pd.crosstab counts group by group in Python)."""
     sizes = listed.groupby(["profile_id", column]).size()
-    return sizes.unstack(fill_value=0).reindex(index=profiles, columns=list(values), fill_value=0) if len(sizes) else (
-        pd.DataFrame(0, index=profiles, columns=list(values)))
+    if not len(sizes):
+        return pd.DataFrame(0, index=profiles, columns=list(values))
+    return sizes.unstack(fill_value=0).reindex(index=profiles, columns=list(values), fill_value=0)
 
 
 def combine_profile_counts(parts: list[pd.DataFrame]) -> pd.DataFrame:

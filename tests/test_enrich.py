@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flows import enrich, ids
 from flows.extract import extract_file, parse_profile
+from schemas.authorships import AUTHOR_ROLES
+from schemas.papers import CODE_STATUSES
 from conftest import SEED_PROFILE
 
 RESEARCHER = "Zhi-Hong Deng"
@@ -346,3 +349,23 @@ def test_code_mention_pre_tests_never_refuse_what_the_regex_finds(abstract: str)
     """The substring pre-tests and the sentence-by-sentence search only skip work: code_status is what the regex says."""
     expected = "mentioned" if enrich._CODE_MENTION.search(abstract) else "none"
     assert enrich.code_status([], False, abstract) == expected
+
+
+_LISTED = st.tuples(st.sampled_from(["li", "li-wei", "zhi-hong-deng"]), st.sampled_from(AUTHOR_ROLES),
+                    st.sampled_from(CODE_STATUSES), st.integers(min_value=1990, max_value=2026))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_LISTED, max_size=40))
+def test_profile_counts_count_each_profiles_roles_code_statuses_and_years(rows: list[tuple]) -> None:
+    counts = enrich.profile_counts(pd.DataFrame(rows, columns=["profile_id", "author_role", "code_status", "year"]))
+
+    assert list(counts.index) == sorted({row[0] for row in rows})
+    for profile_id, counted in counts.iterrows():
+        mine = [row for row in rows if row[0] == profile_id]
+        assert counted["papers_extracted"] == len(mine)
+        for role in AUTHOR_ROLES:
+            assert counted[f"{role}_author_papers"] == sum(row[1] == role for row in mine)
+        for status, column in enrich._COUNTED_CODE_STATUSES.items():
+            assert counted[column] == sum(row[2] == status for row in mine)
+        assert (counted["first_year"], counted["last_year"]) == (min(row[3] for row in mine), max(row[3] for row in mine))
