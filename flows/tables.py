@@ -38,10 +38,8 @@ DATA_TABLES = ("profiles", "papers", "authorships", "profile_snapshots", "reject
 # ~1,600 rows a bucket, 2,000,000 make ~8,000, so one bucket is all the main process holds of them.
 PAPER_BUCKETS = 256
 _BUCKET_DIGITS = 2
-# One task per range of buckets: parts render in parallel, whatever the number of profiles. Each
-# Prefect task costs ~0.25 CPU-s of its own (context sent and rebuilt, a new API client, state
-# updates): 8 parts keep both cores busy with half the cost of 16.
-PAPER_PARTS = 8
+# One task per range of buckets: parts render in parallel, whatever the number of profiles.
+PAPER_PARTS = 16
 _CANDIDATES_FILE = "listings.arrow"
 _SPILL_DIRNAME = ".spill"
 # Listings of consecutive buckets are chosen from together up to about this many rows: a chunk's
