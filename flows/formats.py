@@ -354,11 +354,7 @@ def _csv_cells(values: pa.Array) -> pa.Array:
 
 def _csv_quoted(values: pa.Array) -> pa.Array:
     """Fields holding a comma, quote or line feed quoted, their quotes doubled; in Arrow, as most abstracts need it."""
-    matches = pc.match_substring_regex(values, _CSV_SPECIAL)
-    if not pc.any(matches).as_py():
-        return values
-    quoted = _wrapped(pc.replace_substring(values.filter(matches), '"', '""'), '"', '"')
-    return pc.replace_with_mask(values, matches, quoted)
+    return _replaced(values, _CSV_SPECIAL, lambda matched: _wrapped(pc.replace_substring(matched, '"', '""'), '"', '"'))
 
 
 def _jsonl_rows(arrow: pa.Table) -> Iterator[bytes]:
@@ -395,15 +391,17 @@ def _json_values(values: pa.Array) -> pa.Array:
 
 def _json_escaped(values: pa.Array) -> pa.Array:
     """Strings with json's escapes: `"`, `\\` and the control characters U+0000 to U+001F."""
-    return _replaced(values, _JSON_SPECIAL, lambda value: encode_basestring(value)[1:-1])
+    # In Python, one string at a time: few strings need it, and json's encoder is exact.
+    return _replaced(values, _JSON_SPECIAL,
+                     lambda matched: pa.array([encode_basestring(value)[1:-1] for value in matched.to_pylist()], pa.string()))
 
 
-def _replaced(values: pa.Array, pattern: str, replace: Callable[[str], str]) -> pa.Array:
-    """`replace` applied to the strings that contain a match of `pattern` (few), the others kept in Arrow."""
+def _replaced(values: pa.Array, pattern: str, replace: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """`replace` applied to the strings that contain a match of `pattern`, the others kept as they are."""
     matches = pc.match_substring_regex(values, pattern).fill_null(False)
     if not pc.any(matches).as_py():
         return values
-    return pc.replace_with_mask(values, matches, pa.array([replace(value) for value in values.filter(matches).to_pylist()], pa.string()))
+    return pc.replace_with_mask(values, matches, replace(values.filter(matches)))
 
 
 def _list_offsets(values: pa.ListArray) -> pa.Array:
