@@ -9,6 +9,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from prefect import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.objects import State
 
 from flows import formats, incremental, ingest, settings, tables
 from flows.checksums import sha256_file
@@ -56,10 +59,13 @@ def test_refresh_with_one_new_capture_parses_only_its_batch(tmp_path: Path, stat
     [second_capture] = write_profiles(tmp_path / "later", 1, seed=SEED, captured_date=SECOND_CAPTURE)
     shutil.move(second_capture, raw_dir / "inbox" / second_capture.name)
 
-    summary = refresh(raw_dir=str(raw_dir), output_dir=str(output_dir), captured_date=SECOND_CAPTURE, batch_size=ONE_FOLDER_A_BATCH)
+    state = refresh(raw_dir=str(raw_dir), output_dir=str(output_dir), captured_date=SECOND_CAPTURE, batch_size=ONE_FOLDER_A_BATCH,
+                    return_state=True)
+    summary = state.result()
 
     assert summary["files_parsed"] == 2  # the new capture's batch: both captures of that profile
     assert summary["batches_reused"] == PROFILES - 1
+    assert _task_runs(state, "extract_batch") == 1  # a reused batch is restored by the flow, not by a task
     assert summary["snapshots"] == PROFILES + 1
     assert summary["release_id"] == SECOND_CAPTURE.isoformat()
     releases = json.loads((output_dir / "releases.json").read_text("utf-8"))["releases"]
@@ -149,6 +155,13 @@ def _archived_snapshots(tmp_path: Path) -> list[ingest.Snapshot]:
     result = ingest.ingest_inbox(raw_dir, FIRST_CAPTURE)
     assert len(result.archived) == PROFILES and not result.rejects
     return ingest.list_snapshots(raw_dir)
+
+
+def _task_runs(flow_state: State, task_name: str) -> int:
+    """Runs of the task named `task_name` in the flow run that ended in `flow_state`, as Prefect's API recorded them."""
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_state.state_details.flow_run_id])))
+    return sum(run.name.startswith(f"{task_name}-") for run in runs)
 
 
 def _tree(directory: Path) -> dict[str, tuple[str, int]]:
