@@ -1,0 +1,32 @@
+"""Freed memory goes back to the system between stages, so an idle pool worker does not keep its largest batch."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+import pytest
+
+from flows import memory
+
+MB = 1 << 20
+CHUNK_BYTES = 64 * 1024  # below glibc's mmap threshold: served from the heap, like most of a batch's buffers
+FREED_BYTES = 200 * MB
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
+def test_memory_freed_in_the_middle_of_the_heap_goes_back_to_the_system() -> None:
+    chunks = [b"x" * CHUNK_BYTES for _ in range(FREED_BYTES // CHUNK_BYTES)]
+    pin = b"y" * CHUNK_BYTES  # allocated last: in use above the freed chunks, so free() alone cannot shrink the heap
+    del chunks
+    held = _rss()
+
+    memory.release_freed_memory()
+
+    assert held - _rss() > FREED_BYTES * 3 // 4
+    assert pin[:1] == b"y"
