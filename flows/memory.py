@@ -12,7 +12,7 @@ def release_freed_memory() -> None:
     Arrow (on the system allocator, flows/settings.py), pandas and Python free their buffers into
     glibc's heap, which keeps them for reuse. Trimming costs the next allocations their page
     faults again: once between stages, not after every task (a pool worker trimming after each
-    batch used ~15 % more CPU). Dask's workers trim the same way.
+    batch used ~15 % more CPU). Dask documents the same remedy for its workers' memory.
     """
     trim = _malloc_trim()
     if trim is not None:
