@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+from collections.abc import Callable
 
 
 def release_freed_memory() -> None:
@@ -20,7 +21,7 @@ def release_freed_memory() -> None:
 
 
 @functools.lru_cache(maxsize=1)
-def _malloc_trim():
+def _malloc_trim() -> Callable[[int], int] | None:
     try:
         return ctypes.CDLL(None).malloc_trim  # this process's C library: glibc has it, musl and macOS do not
     except (AttributeError, OSError):

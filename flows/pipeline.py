@@ -105,8 +105,9 @@ def extract_stage(snapshots: list[Snapshot], batch_size: int, use_cache: bool, b
     cache = incremental.BatchCache(settings.STATE_DIR) if use_cache else None
     staged = [cache.restore(key, directory) if cache else None for key, directory in zip(keys, directories)]
     todo = [number for number, batch in enumerate(staged) if batch is None]
-    if len(todo) < len(batches):
-        get_run_logger().info("%d of %d batches reused as an earlier build staged them", len(batches) - len(todo), len(batches))
+    reused = len(batches) - len(todo)
+    if reused:
+        get_run_logger().info("%d of %d batches reused as an earlier build staged them", reused, len(batches))
     if todo:
         made = extract_batch.map([batches[number] for number in todo], [currents[number] for number in todo], use_cache=use_cache,
                                  directory=[directories[number] for number in todo], key=[keys[number] for number in todo]).result()
@@ -115,7 +116,7 @@ def extract_stage(snapshots: list[Snapshot], batch_size: int, use_cache: bool, b
     return Extracted(
         batches=staged,
         files_parsed=sum(len(batches[number]) for number in todo),
-        batches_reused=len(batches) - len(todo),
+        batches_reused=reused,
         cache_keys=set(keys),
     )
 
