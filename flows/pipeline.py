@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,8 +23,8 @@ if TYPE_CHECKING:
     from flows.publish import PublishResult
     from flows.tables import BuiltTables, StagedBatch, StagedPapers
 
-# Files per extract task, about (tables.profile_batches cuts between half and 1.5 times this):
-# a worker holds one batch's extractions and rows (~400 MB at 250 files).
+# Files per extract batch, about (tables.profile_batches cuts between half and 1.5 times this):
+# a worker holds one batch's extractions and rows at a time (~400 MB at 250 files).
 DEFAULT_BATCH_SIZE = 250
 
 
@@ -66,17 +67,51 @@ def ingest_stage(raw_dir: Path, captured_date: dt.date | None) -> IngestResult:
     return ingest.ingest_inbox(raw_dir, captured_date)
 
 
+@dataclass(frozen=True)
+class BatchJob:
+    """One extract batch to stage: its archived files, which of them are current, its spill folder and cache key."""
+
+    snapshots: list[Snapshot]
+    current: set[str]
+    directory: Path
+    key: str | None
+
+
 @task(cache_policy=NO_CACHE)
-def extract_batch(snapshots: list[Snapshot], current: set[str], use_cache: bool, directory: Path, key: str | None) -> StagedBatch:
-    """Extract one batch of archived files, enrich, validate and spill its rows; kept in the batch cache under `key`."""
+def extract_batches(jobs: list[BatchJob], use_cache: bool) -> list[StagedBatch]:
+    """Extract, enrich, validate and spill batches of archived files one after another; each kept in the batch cache."""
+    cache = incremental.BatchCache(settings.STATE_DIR) if use_cache else None
+    staged = []
+    for job in jobs:
+        staged.append(_stage_batch(job))  # one batch's extractions held at a time
+        if cache:
+            cache.store(job.key, staged[-1])
+    return staged
+
+
+def _stage_batch(job: BatchJob) -> StagedBatch:
     from flows import tables
 
-    extractions = incremental.extract_snapshots(snapshots)
-    get_run_logger().info("batch of %d files: parsed", len(snapshots))
-    staged = tables.stage_batch(extractions, current, directory)
-    if use_cache:
-        incremental.BatchCache(settings.STATE_DIR).store(key, staged)
-    return staged
+    extractions = incremental.extract_snapshots(job.snapshots)
+    get_run_logger().info("batch of %d files: parsed", len(job.snapshots))
+    return tables.stage_batch(extractions, job.current, job.directory)
+
+
+def task_groups(count: int, workers: int) -> list[range]:
+    """`count` pieces of work (extract batches, paper parts) as consecutive groups, one task each: large first, then smaller.
+
+    Each group takes 1/(2 * workers) of the pieces left (guided self-scheduling), so the tasks
+    grow with the logarithm of the pieces, not with them: every task costs ~0.1 CPU-second of
+    Prefect's own (its context, API client and states). The single pieces at the end let
+    workers that finish early share the last of the work.
+    """
+    groups: list[range] = []
+    start = 0
+    while start < count:
+        size = max(1, (count - start) // (2 * max(1, workers)))
+        groups.append(range(start, start + size))
+        start += size
+    return groups
 
 
 @dataclass
@@ -90,7 +125,7 @@ class Extracted:
 
 
 def extract_stage(snapshots: list[Snapshot], batch_size: int, use_cache: bool, build_dir: Path) -> Extracted:
-    """Extract, enrich and validate every snapshot in batches of files, one task per batch (never per file).
+    """Extract, enrich and validate every snapshot in batches of files, a task per group of batches (task_groups).
 
     A batch an earlier build staged from the same files and code is restored here, in the flow:
     linking its spill files takes milliseconds, a pool task for it ~0.1 CPU-second of Prefect's.
@@ -109,8 +144,9 @@ def extract_stage(snapshots: list[Snapshot], batch_size: int, use_cache: bool, b
     if reused:
         get_run_logger().info("%d of %d batches reused as an earlier build staged them", reused, len(batches))
     if todo:
-        made = extract_batch.map([batches[number] for number in todo], [currents[number] for number in todo], use_cache=use_cache,
-                                 directory=[directories[number] for number in todo], key=[keys[number] for number in todo]).result()
+        jobs = [BatchJob(batches[number], currents[number], directories[number], keys[number]) for number in todo]
+        groups = [jobs[group.start:group.stop] for group in task_groups(len(jobs), os.cpu_count() or 1)]
+        made = [batch for group in extract_batches.map(groups, use_cache=unmapped(use_cache)).result() for batch in group]
         for number, batch in zip(todo, made):
             staged[number] = batch
     return Extracted(
@@ -122,11 +158,11 @@ def extract_stage(snapshots: list[Snapshot], batch_size: int, use_cache: bool, b
 
 
 @task(cache_policy=NO_CACHE)
-def papers_part(buckets: range, batch_dirs: list[Path], build_dir: Path) -> StagedPapers:
-    """Choose and render the `papers` rows of one range of paper_id buckets."""
+def papers_parts(parts: list[range], batch_dirs: list[Path], build_dir: Path) -> list[StagedPapers]:
+    """Choose and render the `papers` rows of ranges of paper_id buckets, one range after another."""
     from flows import tables
 
-    return tables.stage_papers(buckets, batch_dirs, tables.papers_dir(build_dir))
+    return [tables.stage_papers(buckets, batch_dirs, tables.papers_dir(build_dir)) for buckets in parts]
 
 
 @task(cache_policy=NO_CACHE)
@@ -143,7 +179,7 @@ def assemble_stage(batches: list[StagedBatch], parts: list[StagedPapers], build_
 
 
 def build_stage(batches: list[StagedBatch], build_dir: Path) -> BuiltTables:
-    """Render papers in parallel parts, then assemble the tables.
+    """Render papers in parallel parts (a task per group of parts, as task_groups cuts them), then assemble the tables.
 
     The parts are submitted from the flow, not from inside a task: a task's context, parameters
     included, goes to the pool with every task submitted from it, and the staged batches grow
@@ -152,7 +188,10 @@ def build_stage(batches: list[StagedBatch], build_dir: Path) -> BuiltTables:
     from flows import tables
 
     batch_dirs = [batch.directory for batch in batches]
-    parts = papers_part.map(tables.paper_parts(), batch_dirs=unmapped(batch_dirs), build_dir=unmapped(build_dir)).result()
+    ranges = tables.paper_parts()
+    groups = [ranges[group.start:group.stop] for group in task_groups(len(ranges), os.cpu_count() or 1)]
+    futures = papers_parts.map(groups, batch_dirs=unmapped(batch_dirs), build_dir=unmapped(build_dir))
+    parts = [part for group in futures.result() for part in group]
     # quote: Prefect would otherwise walk every header frame of every batch looking for futures.
     return assemble_stage(quote(batches), quote(parts), build_dir)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import schemas
 from flows import ids, tables
 from flows.extract import Extraction, parse_profile
 from flows.ingest import Snapshot
+from flows.pipeline import task_groups
 
 CAPTURED = dt.date(2026, 11, 26)
 EARLIER = dt.date(2026, 10, 1)
@@ -102,3 +104,23 @@ def test_a_hand_made_folder_out_of_key_order_still_builds_the_same_release(tmp_p
     split = tables.build_tables([*captures(), stray], tmp_path / "split", batch_size=1)
     assert "li-wei-two" in set(split.tables["authorships"]["profile_id"])
     assert data_files(split.directory) == data_files(whole.directory)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 8])
+@pytest.mark.parametrize("count", [0, 1, 3, 16, 44, 220, 1000])
+def test_task_groups_cover_every_piece_once_in_order_large_groups_first(count: int, workers: int) -> None:
+    groups = task_groups(count, workers)
+
+    assert [piece for group in groups for piece in group] == list(range(count))
+    sizes = [len(group) for group in groups]
+    assert sizes == sorted(sizes, reverse=True)
+    # Each takes its share of what is left: the first worker's group never leaves the others idle long.
+    assert all(len(group) == max(1, (count - group.start) // (2 * workers)) for group in groups)
+    # The last pieces go one to a task, so workers that finish early share them.
+    assert sizes[-min(count, 2 * workers):] == [1] * min(count, 2 * workers)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 8])
+def test_task_groups_grow_with_the_logarithm_of_the_pieces(workers: int) -> None:
+    for count in (44, 220, 1000, 10_000):
+        assert len(task_groups(count, workers)) <= 2 * workers * (math.log(count) + 1)

@@ -15,7 +15,7 @@ from prefect.client.schemas.objects import State
 
 from flows import formats, incremental, ingest, settings, tables
 from flows.checksums import sha256_file
-from flows.pipeline import refresh
+from flows.pipeline import refresh, task_groups
 from flows.synth import write_profiles
 
 FIRST_CAPTURE = dt.date(2026, 11, 26)
@@ -65,7 +65,7 @@ def test_refresh_with_one_new_capture_parses_only_its_batch(tmp_path: Path, stat
 
     assert summary["files_parsed"] == 2  # the new capture's batch: both captures of that profile
     assert summary["batches_reused"] == PROFILES - 1
-    assert _task_runs(state, "extract_batch") == 1  # a reused batch is restored by the flow, not by a task
+    assert _task_runs(state, "extract_batches") == 1  # a reused batch is restored by the flow, not by a task
     assert summary["snapshots"] == PROFILES + 1
     assert summary["release_id"] == SECOND_CAPTURE.isoformat()
     releases = json.loads((output_dir / "releases.json").read_text("utf-8"))["releases"]
@@ -90,8 +90,13 @@ def test_refresh_without_the_cache_parses_everything_and_publishes_nothing_uncha
 def test_a_new_capture_restages_only_its_batch_and_publishes_what_a_fresh_build_would(tmp_path: Path, state_dir: Path) -> None:
     raw_dir, output_dir = tmp_path / "raw", tmp_path / "output"
     write_profiles(raw_dir / "inbox", BATCHED_PROFILES, seed=SEED, captured_date=FIRST_CAPTURE)
-    first = refresh(raw_dir=str(raw_dir), output_dir=str(output_dir), captured_date=FIRST_CAPTURE, batch_size=ONE_FOLDER_A_BATCH)
+    state = refresh(raw_dir=str(raw_dir), output_dir=str(output_dir), captured_date=FIRST_CAPTURE, batch_size=ONE_FOLDER_A_BATCH,
+                    return_state=True)
+    first = state.result()
     assert (first["batches"], first["batches_reused"]) == (BATCHED_PROFILES, 0)
+    # A task per group of batches and of paper parts, as pipeline.task_groups cuts them for this machine's workers.
+    assert _task_runs(state, "extract_batches") == len(task_groups(BATCHED_PROFILES, os.cpu_count()))
+    assert _task_runs(state, "papers_parts") == len(task_groups(tables.PAPER_PARTS, os.cpu_count()))
     [second_capture] = write_profiles(tmp_path / "later", 1, seed=SEED, captured_date=SECOND_CAPTURE)
     shutil.move(second_capture, raw_dir / "inbox" / second_capture.name)
 
