@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -291,11 +292,12 @@ def _may_mention_code(folded: str) -> bool:
     return any(word in folded for word in _CODE_MENTION_WORDS) and any(word in folded for word in _CODE_MENTION_CONTEXT)
 
 
-def _name_tokens(name: str) -> list[str]:
-    return _NAME_TOKEN.findall(ids.ascii_fold(name).casefold())
+@functools.lru_cache(maxsize=1 << 16)
+def _name_tokens(name: str) -> tuple[str, ...]:
+    return tuple(_NAME_TOKEN.findall(ids.ascii_fold(name).casefold()))
 
 
-def _initials_match(researcher_tokens: list[str], author_tokens: list[str]) -> bool:
+def _initials_match(researcher_tokens: tuple[str, ...], author_tokens: tuple[str, ...]) -> bool:
     """`Z.-H. Deng` or `Z. Deng` for `Zhi-Hong Deng`: same surname, given names abbreviated to initials."""
     if len(author_tokens) < 2 or author_tokens[-1] != researcher_tokens[-1]:
         return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -20,7 +21,6 @@ _ASCII_LETTERS = str.maketrans(
 )
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 _NON_ALNUM = re.compile(r"[\W_]+")
-_WHITESPACE = re.compile(r"\s+")
 
 
 def ascii_fold(text: str) -> str:
@@ -42,6 +42,8 @@ def profile_id(name: str) -> str:
     return slugify(name)
 
 
+# A profile's own name is folded once per paper, and coauthors recur across papers and profiles.
+@functools.lru_cache(maxsize=1 << 16)
 def name_key(name: str) -> str:
     """Compare names across case, diacritics, hyphens, spaces and apostrophes.
 
@@ -57,6 +59,7 @@ def paper_id(title: str, first_author: str) -> str:
     listed on two profiles gets one id; the date is left out because the site may show a
     year-less date on one capture and a full date on a later one.
     """
-    folded_title = _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", title).casefold()).strip()
+    # str.split() splits at exactly the characters `\s` matches (str.isspace), and drops them at both ends.
+    folded_title = " ".join(unicodedata.normalize("NFKC", title).casefold().split())
     key = f"{folded_title}\x1f{name_key(first_author)}"
     return sha256_bytes(key.encode("utf-8"))[:PAPER_ID_HEX_CHARS]

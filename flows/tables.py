@@ -406,7 +406,7 @@ def _choose_papers(listings: pa.Table) -> _Chosen:
     # In Arrow: pandas counts distinct Arrow-backed strings group by group, in Python.
     n_profiles = (pa.table({"paper_id": kept["paper_id"].to_numpy(), "profile_id": kept["profile_id"].to_numpy()})
                   .group_by("paper_id").aggregate([("profile_id", "count_distinct")]).sort_by("paper_id"))
-    rows = listings.take(order.filter(pa.array((first & ~failing).to_numpy()))).drop_columns([*_LISTING_EXTRAS, "raw_text"])
+    rows = listings.drop_columns([*_LISTING_EXTRAS, "raw_text"]).take(order.filter(pa.array((first & ~failing).to_numpy())))
     papers = rows.set_column(rows.schema.get_field_index("n_profiles"), "n_profiles", n_profiles.column("profile_id_count_distinct").cast(pa.int64()))
     paper_fields = rows.select(["paper_id", "code_status", "year"]).to_pandas().set_index("paper_id")
     listed = kept[["profile_id", "author_role"]].join(paper_fields, on=kept["paper_id"]).reset_index(drop=True)

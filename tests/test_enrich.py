@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
+import unicodedata
 from collections import Counter
 
 import pandas as pd
@@ -109,6 +112,23 @@ def test_name_key_folds_every_variation_to_one_key() -> None:
     assert ids.name_key("Marc'Aurelio") == ids.name_key("Marc\u2019Aurelio") == "marcaurelio"
     assert ids.name_key("Yu Deng") != ids.name_key("Wei Deng")
 
+
+# The published paper ids of the seed release were made from titles folded as
+# `re.sub(r"\s+", " ", nfkc(title).casefold()).strip()`: any other folding must give the same keys.
+PUBLISHED_TITLE_FOLDING = lambda title: re.sub(r"\s+", " ", unicodedata.normalize("NFKC", title).casefold()).strip()  # noqa: E731
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(["a", "B", "ß", "ﬁ", " ", "\t", "\n", "\xa0", "\u2003", "\u3000", "\x1c", "\x85", "İ", "-"]), max_size=12))
+def test_paper_id_folds_titles_as_the_published_ids_were_folded(title: str) -> None:
+    key = f"{PUBLISHED_TITLE_FOLDING(title)}\x1f{ids.name_key('Zhi-Hong Deng')}"
+    assert ids.paper_id(title, "Zhi-Hong Deng") == hashlib.sha256(key.encode("utf-8")).hexdigest()[: ids.PAPER_ID_HEX_CHARS]
+
+
+def test_paper_id_ignores_case_and_runs_of_white_space_only() -> None:
+    title = "Parameter-Efficient Transfer Learning"
+    assert ids.paper_id(f"  {title.upper()}\u00a0", "Zhi-Hong Deng") == ids.paper_id(title.replace(" ", " \t "), "Zhi-Hong Deng")
+    assert ids.paper_id(title, "Zhi-Hong Deng") != ids.paper_id(title.replace(" ", ""), "Zhi-Hong Deng")
 
 # --- code availability -----------------------------------------------------------------------------------
 
