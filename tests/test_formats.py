@@ -182,6 +182,33 @@ def test_writing_after_close_is_refused(tmp_path: Path):
         writer.write(large_frame("papers"))
 
 
+def _write_calls() -> int:
+    """write() system calls this process has made so far (Linux)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("syscw:"):
+            return int(line.split()[1])
+    raise AssertionError("no syscw in /proc/self/io")
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="counts write() calls in /proc/self/io (Linux)")
+def test_large_writes_reach_the_os_a_megabyte_at_a_time(tmp_path: Path):
+    large = bytes(range(256)) * (5 * 4096 + 7)  # 5 MB and a bit
+    arrow = pa.table({"text": ["x" * 3000] * 2000})  # one 6 MB buffer for the Arrow writer
+
+    before = _write_calls()
+    with formats.open_for_writing(tmp_path / "large") as handle:
+        handle.write(b"head,")
+        handle.write(large)
+        handle.write(memoryview(b",tail"))
+    calls = _write_calls() - before
+    with formats.open_for_writing(tmp_path / "arrow") as sink, pa.ipc.new_file(sink, arrow.schema) as writer:
+        writer.write_table(arrow)
+
+    assert (tmp_path / "large").read_bytes() == b"head," + large + b",tail"
+    assert calls >= len(large) // formats._WRITE_BYTES + 1
+    assert pa.ipc.open_file(pa.OSFile(str(tmp_path / "arrow"))).read_all().equals(arrow)
+
+
 def test_count_rows_reads_a_csv_whose_values_change_kind_after_the_first_block(tmp_path: Path):
     # Over 1 MB of old values that look like integers, then text: a reader that guesses column
     # types from its first block fails on the last rows.
