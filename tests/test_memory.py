@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
+import sys
 
 import pytest
 
+from conftest import REPO_ROOT
 from flows import memory
 
 MB = 1 << 20
@@ -30,3 +33,30 @@ def test_memory_freed_in_the_middle_of_the_heap_goes_back_to_the_system() -> Non
 
     assert held - _rss() > FREED_BYTES * 3 // 4
     assert pin[:1] == b"y"
+
+
+EXITING = """
+import atexit, sys
+from flows import memory
+if sys.argv[1] == "skip":
+    memory.exit_without_collecting()
+    memory.exit_without_collecting()  # registered once however often it is called
+
+class Cycle:
+    def __del__(self):
+        print("collected at exit", flush=True)
+
+cycle = Cycle()
+cycle.self = cycle
+del cycle  # garbage only the cycle collector finds: the last collections at exit do
+atexit.register(print, "later atexit handler ran", flush=True)
+"""
+
+
+@pytest.mark.parametrize("mode", ["skip", "collect"])
+def test_a_process_exits_without_the_last_collections_and_still_runs_its_atexit_handlers(mode: str) -> None:
+    done = subprocess.run([sys.executable, "-c", EXITING, mode], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+
+    assert "later atexit handler ran" in done.stdout
+    assert ("collected at exit" in done.stdout) == (mode == "collect")
+    assert done.stdout.count("later atexit handler ran") == 1
