@@ -7,6 +7,7 @@ import concurrent.futures
 import datetime as dt
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from flows import memory, settings
@@ -75,7 +76,7 @@ def _run(args: argparse.Namespace) -> int:
     from flows.errors import AccountingError, PublishGateError, TableValidationError
     from flows.lock import RunLockedError
 
-    flow = pipeline.refresh.with_options(task_runner=_task_runner(args))
+    flow = pipeline.refresh.with_options(task_runner=_task_runner(args, while_server_starts=_load_build_modules))
     try:
         summary = flow(
             raw_dir=str(args.raw_dir),
@@ -102,7 +103,8 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if problems else EXIT_OK
 
 
-def _task_runner(args: argparse.Namespace):
+def _task_runner(args: argparse.Namespace, while_server_starts: Callable[[], None] = lambda: None):
+    """The task runner `args` ask for; `while_server_starts` runs while an embedded Prefect server starts."""
     if args.runner == "dask":
         from prefect_dask import DaskTaskRunner
 
@@ -112,15 +114,17 @@ def _task_runner(args: argparse.Namespace):
     from prefect.task_runners import ProcessPoolTaskRunner
 
     # Processes, not threads: parsing and enrichment are pure Python, so threads share one core (GIL).
-    _share_embedded_server()
+    _share_embedded_server(while_server_starts)
     return ProcessPoolTaskRunner(max_workers=args.workers, initializer=memory.exit_without_collecting)
 
 
-def _share_embedded_server() -> None:
+def _share_embedded_server(while_starting: Callable[[], None]) -> None:
     """Start Prefect's embedded API now and give its address to the pool's worker processes.
 
     A spawned worker that finds no PREFECT_API_URL starts an embedded server of its own (~8 s and
-    ~200 MB each); this process reuses the one started here (Prefect keeps one per process).
+    ~200 MB each); this process reuses the one started here (Prefect keeps one per process). The
+    server takes ~3 s to answer, and this process would only wait for it: it runs
+    `while_starting` meanwhile, on the other core.
     """
     from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import PREFECT_API_URL
@@ -128,11 +132,9 @@ def _share_embedded_server() -> None:
     if PREFECT_API_URL.value():
         return
     server = SubprocessASGIServer()
-    # The server takes ~3 s to answer, and this process would only wait for it: meanwhile it
-    # loads what a build needs, on the other core (a no-op refresh is no slower for it).
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefect-server-start") as pool:
         started = pool.submit(server.start)
-        _load_build_modules()
+        while_starting()
         started.result()
     os.environ["PREFECT_API_URL"] = server.api_url
 
@@ -141,7 +143,8 @@ def _load_build_modules() -> None:
     """Import the table-building modules (pandas, pyarrow, pandera, jinja2, matplotlib) and let pandera load its backends.
 
     ~1.5 CPU-seconds a build would otherwise spend later, with the pool's workers waiting or
-    the main process alone: its first validation alone loads pandera's backends (~0.4 s).
+    the main process alone: its first validation alone loads pandera's backends (~0.4 s). They
+    end before the server answers, so a refresh with nothing new takes no longer for them.
     """
     import schemas
     from flows import publish, site, tables, validate  # noqa: F401 (imported for later)
