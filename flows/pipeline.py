@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prefect import flow, get_run_logger, task
-from prefect.futures import PrefectFuture
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
@@ -167,15 +166,11 @@ def papers_parts(parts: list[range], batch_dirs: list[Path], build_dir: Path) ->
 
 
 @task(cache_policy=NO_CACHE)
-def assemble_stage(batches: list[StagedBatch], parts: list[PrefectFuture], build_dir: Path) -> BuiltTables:
-    """Write every table in key order from the staged parts; check keys, references and accounting.
-
-    `parts` are the papers_parts tasks, in key order: each group of parts is appended as its task
-    finishes, so its Parquet is compressed here while the pool still renders the later parts.
-    """
+def assemble_stage(batches: list[StagedBatch], parts: list[StagedPapers], build_dir: Path) -> BuiltTables:
+    """Write every table in key order from the staged parts; check keys, references and accounting."""
     from flows import tables
 
-    built = tables.assemble(batches, (part for future in parts for part in future.result()), build_dir)
+    built = tables.assemble(batches, parts, build_dir)
     # Publishing reads the new files again (verify, landing page) while the pool's workers still
     # hold their memory: at 50,000 profiles the run peaked there, the main process still holding
     # ~330 MB of assembling buffers it had freed.
@@ -184,11 +179,7 @@ def assemble_stage(batches: list[StagedBatch], parts: list[PrefectFuture], build
 
 
 def build_stage(batches: list[StagedBatch], build_dir: Path) -> BuiltTables:
-    """Render papers in parallel parts (a task per group of parts, as task_groups cuts them) and assemble the tables.
-
-    assemble_stage starts at once and takes each group of parts as its task finishes: the main
-    process compresses their Parquet while the pool renders the rest (10,000 profiles: parts and
-    assemble 9.0 s -> 7.9 s).
+    """Render papers in parallel parts (a task per group of parts, as task_groups cuts them), then assemble the tables.
 
     The parts are submitted from the flow, not from inside a task: a task's context, parameters
     included, goes to the pool with every task submitted from it, and the staged batches grow
@@ -200,9 +191,9 @@ def build_stage(batches: list[StagedBatch], build_dir: Path) -> BuiltTables:
     ranges = tables.paper_parts()
     groups = [ranges[group.start:group.stop] for group in task_groups(len(ranges), os.cpu_count() or 1)]
     futures = papers_parts.map(groups, batch_dirs=unmapped(batch_dirs), build_dir=unmapped(build_dir))
-    # quote: Prefect would otherwise walk every header frame of every batch looking for futures,
-    # and wait for every part before assembling.
-    return assemble_stage(quote(batches), quote(futures), build_dir)
+    parts = [part for group in futures.result() for part in group]
+    # quote: Prefect would otherwise walk every header frame of every batch looking for futures.
+    return assemble_stage(quote(batches), quote(parts), build_dir)
 
 
 @task(cache_policy=NO_CACHE)

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,8 +150,7 @@ def build_tables(extractions: list[Extraction], directory: Path | None = None, b
     current = current_files(extractions)
     groups = profile_batches(extractions, batch_size) if batch_size else [extractions]
     batches = [stage_batch(group, current, batch_dir(directory, number)) for number, group in enumerate(groups)]
-    # One part staged at a time, as assemble takes it: as the flow hands it each part when its task finishes.
-    papers = (stage_papers(buckets, [batch.directory for batch in batches], papers_dir(directory)) for buckets in paper_parts())
+    papers = [stage_papers(buckets, [batch.directory for batch in batches], papers_dir(directory)) for buckets in paper_parts()]
     return assemble(batches, papers, directory)
 
 
@@ -423,11 +422,8 @@ def _paper_failure_reject(listings: pa.Table, index: int, reasons: str) -> dict:
 # --- every batch, in the main process -----------------------------------------------------------------
 
 
-def assemble(batches: list[StagedBatch], papers: Iterable[StagedPapers], directory: Path) -> BuiltTables:
+def assemble(batches: list[StagedBatch], papers: list[StagedPapers], directory: Path) -> BuiltTables:
     """Write the five data tables from the staged parts into `directory`, in key order, a part at a time.
-
-    `papers` is read once, in order, and each part is appended as it comes: the flow passes the
-    parts as their tasks finish, so their Parquet is compressed while later parts still render.
 
     Raises TableValidationError (table-level failures) or AccountingError; removes the spill files.
     """
@@ -440,16 +436,13 @@ def assemble(batches: list[StagedBatch], papers: Iterable[StagedPapers], directo
     failures += validate.validate_table("profile_snapshots", snapshots).table_failures
     validate.raise_table_failures(sorted(set(failures)))
     current = {file for batch in batches for file in batch.current_files}
+    failed_papers = set().union(*(part.failed for part in papers))
 
     files: dict[str, formats.WrittenFile] = {}
-    staged_papers: list[StagedPapers] = []
     with formats.TableWriter("papers", directory) as writer:
-        for part in papers:  # each as soon as it is staged
+        for part in papers:
             writer.append(part.part)
-            staged_papers.append(part)
     files.update(writer.close())
-    papers = staged_papers
-    failed_papers = set().union(*(part.failed for part in papers))
     rows_checked["papers"] = sum(part.checked for part in papers)
     authorships = _write_authorships(batches, directory, failed_papers)
     files.update(authorships.files)
