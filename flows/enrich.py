@@ -177,6 +177,16 @@ def _mentions_code(abstract: str) -> bool:
     return False
 
 
+def forget_names() -> None:
+    """Empty the caches of folded names (ids.name_key, _name_tokens): a batch's names rarely recur in the next batch.
+
+    A worker stages batch after batch; entries kept across them would be long-lived objects
+    scattered among each batch's freed ones, keeping Python's memory arenas from being released.
+    """
+    ids.name_key.cache_clear()
+    _name_tokens.cache_clear()
+
+
 def enrich_extraction(extraction: Extraction, profile_id: str) -> Enriched:
     """Listing rows (one per paper block, paper fields plus authorship fields) for one current capture."""
     enriched = Enriched()

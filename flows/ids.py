@@ -42,7 +42,8 @@ def profile_id(name: str) -> str:
     return slugify(name)
 
 
-# A profile's own name is folded once per paper, and coauthors recur across papers and profiles.
+# A profile's own name is folded once per paper, and coauthors recur across its papers (emptied
+# after each batch: enrich.forget_names).
 @functools.lru_cache(maxsize=1 << 16)
 def name_key(name: str) -> str:
     """Compare names across case, diacritics, hyphens, spaces and apostrophes.

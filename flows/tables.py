@@ -252,6 +252,7 @@ def stage_batch(extractions: list[Extraction], current: set[str], directory: Pat
         listings.extend(made.listings)
         rejects.extend(made.rejects)
         warnings.extend(made.warnings)
+    enrich.forget_names()
     listing_frame = _listing_frame(listings)
 
     rows_checked["authorships"] = len(listing_frame)
