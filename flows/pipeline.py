@@ -114,6 +114,11 @@ def task_groups(count: int, workers: int) -> list[range]:
     return groups
 
 
+def _in_task_groups(pieces: list) -> list[list]:
+    """`pieces` cut by task_groups for this machine's cores (the pool's workers, by default)."""
+    return [pieces[group.start:group.stop] for group in task_groups(len(pieces), os.cpu_count() or 1)]
+
+
 @dataclass
 class Extracted:
     """What the extract batches staged (restored or made), the files parsed, the batches reused, and the batches' cache keys."""
@@ -145,8 +150,7 @@ def extract_stage(snapshots: list[Snapshot], batch_size: int, use_cache: bool, b
         get_run_logger().info("%d of %d batches reused as an earlier build staged them", reused, len(batches))
     if todo:
         jobs = [BatchJob(batches[number], currents[number], directories[number], keys[number]) for number in todo]
-        groups = [jobs[group.start:group.stop] for group in task_groups(len(jobs), os.cpu_count() or 1)]
-        made = [batch for group in extract_batches.map(groups, use_cache=unmapped(use_cache)).result() for batch in group]
+        made = [batch for group in extract_batches.map(_in_task_groups(jobs), use_cache=unmapped(use_cache)).result() for batch in group]
         for number, batch in zip(todo, made):
             staged[number] = batch
     return Extracted(
@@ -192,9 +196,7 @@ def build_stage(batches: list[StagedBatch], build_dir: Path) -> BuiltTables:
     from flows import tables
 
     batch_dirs = [batch.directory for batch in batches]
-    ranges = tables.paper_parts()
-    groups = [ranges[group.start:group.stop] for group in task_groups(len(ranges), os.cpu_count() or 1)]
-    futures = papers_parts.map(groups, batch_dirs=unmapped(batch_dirs), build_dir=unmapped(build_dir))
+    futures = papers_parts.map(_in_task_groups(tables.paper_parts()), batch_dirs=unmapped(batch_dirs), build_dir=unmapped(build_dir))
     parts = [part for group in futures.result() for part in group]
     # quote: Prefect would otherwise walk every header frame of every batch looking for futures.
     return assemble_stage(quote(batches), quote(parts), build_dir)
