@@ -37,10 +37,9 @@ PARQUET_ROW_GROUP_ROWS = 20_000
 # of Python objects per row is bounded.
 _CHUNK_ROWS = 20_000
 _TEXT_FORMATS = ("csv", "jsonl")
-# What makes a CSV field quoted (pandas' csv QUOTE_MINIMAL with "\n" line ends; a lone "\r" is
-# left bare) and a JSON string escaped (json.dumps with ensure_ascii=False). RE2 syntax.
+# What makes a CSV field quoted: pandas' csv QUOTE_MINIMAL with "\n" line ends (a lone "\r" is
+# left bare). RE2 syntax.
 _CSV_SPECIAL = r'[,"\n]'
-_JSON_SPECIAL = r'[\x00-\x1f"\\]'
 _COPY_BYTES = 1 << 20
 # Bytes per write() call at most. On the benchmark machine (Linux 6.18, ext4) one write() of
 # 4 MB or more costs ~10 times the CPU of the same bytes 1 MB at a time (~400 MB/s against
@@ -357,7 +356,7 @@ def _csv_rows(arrow: pa.Table) -> Iterator[bytes]:
     for start in range(0, arrow.num_rows, _CHUNK_ROWS):
         chunk = arrow.slice(start, _CHUNK_ROWS)
         cells = [_csv_cells(column.combine_chunks()) for column in chunk.columns]
-        yield _concatenated(pc.binary_join_element_wise(*cells, ","), "\n")
+        yield _concatenated(_wrapped(pc.binary_join_element_wise(*cells, ","), "", "\n"))
 
 
 def _csv_cells(values: pa.Array) -> pa.Array:
@@ -376,7 +375,13 @@ def _csv_cells(values: pa.Array) -> pa.Array:
 
 def _csv_quoted(values: pa.Array) -> pa.Array:
     """Fields holding a comma, quote or line feed quoted, their quotes doubled; in Arrow, as most abstracts need it."""
-    return _replaced(values, _CSV_SPECIAL, lambda matched: _wrapped(pc.replace_substring(matched, '"', '""'), '"', '"'))
+    def quoted(fields: pa.Array) -> pa.Array:
+        # Few fields hold a quote: only those are searched again to double it.
+        doubled = _replaced(fields, _holding(fields, _is_quote), lambda held: pc.replace_substring(held, '"', '""'))
+        return _wrapped(doubled, '"', '"')
+
+    # A regex here: nearly every abstract holds a comma, and the search stops at the first.
+    return _replaced(values, pc.match_substring_regex(values, _CSV_SPECIAL).to_numpy(zero_copy_only=False), quoted)
 
 
 def _jsonl_rows(arrow: pa.Table) -> Iterator[bytes]:
@@ -384,13 +389,14 @@ def _jsonl_rows(arrow: pa.Table) -> Iterator[bytes]:
 
     The text is what `json.dumps(row, ensure_ascii=False, separators=(",", ":"))` gives for each
     row as a dict, built column by column in Arrow with json's escapes (tests/test_formats.py
-    holds it to json.dumps).
+    holds it to json.dumps). Each line is joined in one pass: `{"name":` value `,"name":` ... `}`.
     """
     for start in range(0, arrow.num_rows, _CHUNK_ROWS):
         chunk = arrow.slice(start, _CHUNK_ROWS)
-        members = [_json_values(column.combine_chunks()) for column in chunk.columns]
-        members = [_wrapped(values, json.dumps(name, ensure_ascii=False) + ":", "") for name, values in zip(chunk.column_names, members)]
-        yield _concatenated(_wrapped(pc.binary_join_element_wise(*members, ","), "{", "}"), "\n")
+        pieces: list[str | pa.Array] = []
+        for index, (name, column) in enumerate(zip(chunk.column_names, chunk.columns)):
+            pieces += [("," if index else "{") + json.dumps(name, ensure_ascii=False) + ":", _json_values(column.combine_chunks())]
+        yield _concatenated(pc.binary_join_element_wise(*pieces, "}\n", ""))
 
 
 def _json_values(values: pa.Array) -> pa.Array:
@@ -414,16 +420,43 @@ def _json_values(values: pa.Array) -> pa.Array:
 def _json_escaped(values: pa.Array) -> pa.Array:
     """Strings with json's escapes: `"`, `\\` and the control characters U+0000 to U+001F."""
     # In Python, one string at a time: few strings need it, and json's encoder is exact.
-    return _replaced(values, _JSON_SPECIAL,
-                     lambda matched: pa.array([encode_basestring(value)[1:-1] for value in matched.to_pylist()], pa.string()))
+    return _replaced(values, _holding(values, _is_json_special),
+                     lambda held: pa.array([encode_basestring(value)[1:-1] for value in held.to_pylist()], pa.string()))
 
 
-def _replaced(values: pa.Array, pattern: str, replace: Callable[[pa.Array], pa.Array]) -> pa.Array:
-    """`replace` applied to the strings that contain a match of `pattern`, the others kept as they are."""
-    matches = pc.match_substring_regex(values, pattern).fill_null(False)
-    if not pc.any(matches).as_py():
+def _is_quote(data: np.ndarray) -> np.ndarray:
+    return data == ord('"')
+
+
+def _is_json_special(data: np.ndarray) -> np.ndarray:
+    """What json.dumps (ensure_ascii=False) escapes."""
+    return (data < 0x20) | (data == ord('"')) | (data == ord("\\"))
+
+
+def _holding(values: pa.Array, marks: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Which strings hold a byte that `marks` marks in their UTF-8 data, as a mask.
+
+    Only ASCII bytes are marked, and in UTF-8 no other character has a byte below 0x80. One
+    pass over the data buffer in numpy: a regex (RE2) reads a string without a match to its
+    end, ~5 times slower, and most abstracts hold no quote or backslash.
+    """
+    if not len(values):
+        return np.zeros(0, bool)
+    offsets = np.frombuffer(values.buffers()[1], np.int32, count=len(values) + 1, offset=values.offset * 4)
+    if offsets[-1] == offsets[0]:
+        return np.zeros(len(values), bool)
+    data = np.frombuffer(values.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
+    held = np.zeros(len(values), bool)
+    held[np.searchsorted(offsets, np.flatnonzero(marks(data)) + offsets[0], side="right") - 1] = True
+    return held & values.is_valid().to_numpy(zero_copy_only=False)
+
+
+def _replaced(values: pa.Array, rows: np.ndarray, replace: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """`replace` applied to the strings of `rows` (a mask), the others kept as they are."""
+    if not rows.any():
         return values
-    return pc.replace_with_mask(values, matches, replace(values.filter(matches)))
+    mask = pa.array(rows)
+    return pc.replace_with_mask(values, mask, replace(values.filter(mask)))
 
 
 def _list_offsets(values: pa.ListArray) -> pa.Array:
@@ -437,9 +470,8 @@ def _wrapped(values: pa.Array, before: str, after: str) -> pa.Array:
     return pc.binary_join_element_wise(before, values, after, "")
 
 
-def _concatenated(lines: pa.Array, end: str) -> bytes:
-    """Every value followed by `end`, as one UTF-8 text: the data buffer of the strings, between their first and last offsets."""
-    lines = _wrapped(lines, "", end)
+def _concatenated(lines: pa.Array) -> bytes:
+    """The strings one after another, as one UTF-8 text: the data buffer of the strings, between their first and last offsets."""
     if not len(lines):
         return b""
     offsets = np.frombuffer(lines.buffers()[1], np.int32, count=len(lines) + 1, offset=lines.offset * 4)
