@@ -116,12 +116,12 @@ def code_urls(abstract: str | None) -> list[str]:
     if not abstract:
         return []
     folded = _folded(abstract)
-    hosts_at = [at for at in (folded.find(host) for host in CODE_HOSTS) if at >= 0]
-    if not hosts_at:
+    if not any(map(folded.__contains__, CODE_HOSTS)):
         return []
     # No match starts more than `https://www.` before the first host; in ASCII text positions in
     # `folded` are positions in `abstract`, so the scan can start there instead of at 0.
-    start = max(0, min(hosts_at) - _LONGEST_URL_PREFIX) if abstract.isascii() else 0
+    first_host = min(at for at in map(folded.find, CODE_HOSTS) if at >= 0)
+    start = max(0, first_host - _LONGEST_URL_PREFIX) if abstract.isascii() else 0
     urls: list[str] = []
     for match in _CODE_URL.finditer(abstract, start):
         path = match["path"].rstrip(_URL_TRAILING_PUNCTUATION).rstrip("/")

@@ -365,7 +365,7 @@ def _csv_cells(values: pa.Array) -> pa.Array:
     if pa.types.is_boolean(kind):
         return pc.if_else(values, "true", "false").fill_null("")
     if pa.types.is_floating(kind):
-        return pa.array(["" if value is None or value != value else float.__repr__(value) for value in values.to_pylist()], pa.string())
+        return _floats_as_text(values, "", lambda value: "" if value != value else float.__repr__(value))
     if pa.types.is_list(kind):
         values = pc.binary_join(values, LIST_SEPARATOR)
     elif not pa.types.is_string(kind):
@@ -414,7 +414,16 @@ def _json_values(values: pa.Array) -> pa.Array:
         return values.cast(pa.string()).fill_null("null")
     if pa.types.is_date(kind):
         return _wrapped(values.cast(pa.string()), '"', '"').fill_null("null")
+    if pa.types.is_floating(kind):
+        return _floats_as_text(values, "null", json.dumps)
     return pa.array([json.dumps(value) for value in values.to_pylist()], pa.string())
+
+
+def _floats_as_text(values: pa.Array, null: str, text: Callable[[float], str]) -> pa.Array:
+    """`text` of each float, in Python (its shortest repr is not Arrow's), and `null` for nulls without a call each."""
+    present = values.is_valid()
+    texts = pa.array([text(value) for value in values.filter(present).to_pylist()], pa.string())
+    return pc.replace_with_mask(pa.array([null] * len(values), pa.string()), present, texts)
 
 
 def _json_escaped(values: pa.Array) -> pa.Array:
