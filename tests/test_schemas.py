@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pandera.errors
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import schemas
 from flows import validate
+from schemas.papers import AFFILIATION_PATTERN, CODE_URL_PATTERN, Paper
 
 CAPTURED = dt.date(2026, 11, 26)
 PROFILE_ID = "zhi-hong-deng"
@@ -464,3 +467,48 @@ def test_published_tables_are_strict_ordered_and_keyed() -> None:
         assert key_is_unique, f"{name}: primary key {table.primary_key} is not declared unique"
         for column_name in table.primary_key:
             assert not table.schema.columns[column_name].nullable, f"{name}.{column_name}"
+
+
+# --- the list checks of `papers`, decided for a whole column at once -------------------------------
+
+
+def _columns(good: st.SearchStrategy, bad: list) -> st.SearchStrategy:
+    """Columns of lists of mostly good items, with now and then an item near an edge of the check, or a row that is no list."""
+    items = st.one_of(good, good, good, st.sampled_from(bad))
+    rows = st.one_of(st.lists(items, max_size=3), st.lists(good, max_size=3), st.none())
+    return st.lists(rows, max_size=6)
+
+
+_SLUGS = st.from_regex(r"[a-z0-9][a-z0-9._\-]{0,5}", fullmatch=True)
+_URLS = st.sampled_from([CODE_URL, "https://gitlab.com/a/b", "http://www.huggingface.co/m/n", "https://github.com/x"])
+_NAMES = st.sampled_from(["Zhi-Hong Deng", "A B", "C"])
+# Line feeds inside and at the end of an item (`$` accepts one there), empty items, repeats, others.
+_LIST_CHECKS = {
+    "authors": (Paper.authors_are_names, _NAMES, ["", 7, None, "A B\n"],
+                lambda names: 1 <= len(names) <= 3 and all(isinstance(n, str) and n for n in names)),
+    "affiliations": (Paper.affiliations_are_slugs, _SLUGS, ["pku\n", "pku\neth", "\n", "", "ETH", "a b"],
+                     lambda slugs: all(AFFILIATION_PATTERN.match(s) for s in slugs)),
+    "code_urls": (Paper.code_urls_on_hosts, _URLS, [CODE_URL + "\n", CODE_URL + "\n" + CODE_URL, CODE_URL + ".", CODE_URL, "https://example.com/a"],
+                  lambda urls: len(set(urls)) == len(urls) and all(CODE_URL_PATTERN.match(u) for u in urls)),
+}
+
+
+@pytest.mark.parametrize("column", list(_LIST_CHECKS))
+def test_list_checks_decide_each_row_as_their_row_by_row_definition(column: str) -> None:
+    check, good, bad, definition = _LIST_CHECKS[column]
+
+    @settings(max_examples=300, deadline=None)
+    @given(_columns(good, bad))
+    def decides_as_defined(rows: list) -> None:
+        expected = [isinstance(row, list) and bool(definition(row)) for row in rows]
+        assert check(pd.Series(rows, dtype=object)).tolist() == expected
+
+    decides_as_defined()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.sampled_from(["A B", "C D", ""]), max_size=4), st.integers(0, 4), st.sampled_from(["A B", "C D", ""])), max_size=6))
+def test_author_counts_check_compares_every_row(rows: list) -> None:
+    frame = pd.DataFrame(rows, columns=["authors", "n_authors_shown", "first_author"])
+    expected = [len(authors) == shown and bool(authors) and authors[0] == first for authors, shown, first in rows]
+    assert Paper.authors_consistent(frame).tolist() == expected
