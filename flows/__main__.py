@@ -113,9 +113,11 @@ def _task_runner(args: argparse.Namespace, while_server_starts: Callable[[], Non
         return DaskTaskRunner(cluster_kwargs={"n_workers": args.workers, "threads_per_worker": 1, "processes": True})
     from prefect.task_runners import ProcessPoolTaskRunner
 
+    from flows.pipeline import prepare_pool_worker
+
     # Processes, not threads: parsing and enrichment are pure Python, so threads share one core (GIL).
     _share_embedded_server(while_server_starts)
-    return ProcessPoolTaskRunner(max_workers=args.workers, initializer=memory.exit_without_collecting)
+    return ProcessPoolTaskRunner(max_workers=args.workers, initializer=prepare_pool_worker)
 
 
 def _share_embedded_server(while_starting: Callable[[], None]) -> None:
@@ -140,7 +142,7 @@ def _share_embedded_server(while_starting: Callable[[], None]) -> None:
 
 
 def _load_build_modules() -> None:
-    """Import the table-building modules (pandas, pyarrow, pandera, jinja2, matplotlib) and let pandera load its backends.
+    """Import the table-building modules (pandas, pyarrow, pandera, jinja2, matplotlib), let pandera load its backends, and set them aside from the garbage collector.
 
     ~1.5 CPU-seconds a build would otherwise spend later, with the pool's workers waiting or
     the main process alone: its first validation alone loads pandera's backends (~0.4 s). They
@@ -150,6 +152,7 @@ def _load_build_modules() -> None:
     from flows import publish, site, tables, validate  # noqa: F401 (imported for later)
 
     validate.validate_table("profile_snapshots", schemas.empty_frame("profile_snapshots"))
+    memory.keep_loaded_from_collections()
 
 
 def _check(args: argparse.Namespace) -> int:

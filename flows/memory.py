@@ -30,6 +30,17 @@ def _malloc_trim() -> Callable[[int], int] | None:
         return None
 
 
+def keep_loaded_from_collections() -> None:
+    """Set every object alive now aside from the garbage collector (gc.freeze): call once the modules are loaded.
+
+    Collections come as a batch's new dicts and lists pile up, and some walk every tracked object,
+    those pandas, pyarrow, pandera and Prefect made at import among them: ~9 % of a pool worker's
+    CPU while it staged batches, ~3 % once they were set aside (bench/results.md). Objects set
+    aside are never collected, so only call this with what lives as long as the process.
+    """
+    gc.freeze()
+
+
 @functools.lru_cache(maxsize=1)  # registered once however often it is called
 def exit_without_collecting() -> None:
     """Let this process exit without Python's last garbage collections (call early; see skip_final_collections)."""

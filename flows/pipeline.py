@@ -97,6 +97,19 @@ def _stage_batch(job: BatchJob) -> StagedBatch:
     return tables.stage_batch(extractions, job.current, job.directory)
 
 
+def prepare_pool_worker() -> None:
+    """Each pool worker's set-up (the task runner's initializer): load what its tasks use, and exit without collecting.
+
+    The modules' objects are then set aside from the garbage collector (memory.keep_loaded_from_collections).
+    """
+    memory.exit_without_collecting()
+    import schemas
+    from flows import tables, validate  # noqa: F401 (imported for the tasks)
+
+    validate.validate_table("profile_snapshots", schemas.empty_frame("profile_snapshots"))  # pandera loads its backends on first use
+    memory.keep_loaded_from_collections()
+
+
 def task_groups(count: int, workers: int) -> list[range]:
     """`count` pieces of work (extract batches, paper parts) as consecutive groups, one task each: large first, then smaller.
 

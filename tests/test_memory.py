@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from conftest import REPO_ROOT
 from flows import memory
+from prefect_server import flow_env
 
 MB = 1 << 20
 CHUNK_BYTES = 64 * 1024  # below glibc's mmap threshold: served from the heap, like most of a batch's buffers
@@ -60,3 +63,31 @@ def test_a_process_exits_without_the_last_collections_and_still_runs_its_atexit_
     assert "later atexit handler ran" in done.stdout
     assert ("collected at exit" in done.stdout) == (mode == "collect")
     assert done.stdout.count("later atexit handler ran") == 1
+
+
+IN_A_POOL_WORKER = """
+import gc, json, os, sys
+from prefect import flow, task
+from flows.__main__ import _task_runner, build_parser
+
+@task
+def look() -> dict:
+    return {"pid": os.getpid(), "frozen": gc.get_freeze_count(), "loaded": sorted(m for m in ("flows.tables", "pandera") if m in sys.modules)}
+
+@flow
+def looking() -> dict:
+    return look.submit().result()
+
+print(json.dumps({"main": os.getpid(), **looking.with_options(task_runner=_task_runner(build_parser().parse_args(["run", "--workers", "1"])))()}))
+"""
+
+
+def test_pool_workers_load_the_build_modules_and_set_them_aside_from_the_garbage_collector(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", IN_A_POOL_WORKER], cwd=REPO_ROOT, env=flow_env(tmp_path / "state"),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert seen["pid"] != seen["main"]  # the task ran in a pool worker
+    assert seen["loaded"] == ["flows.tables", "pandera"]
+    assert seen["frozen"] > 100_000  # pandas, pyarrow, pandera and Prefect's objects, not a handful
