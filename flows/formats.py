@@ -375,13 +375,11 @@ def _csv_cells(values: pa.Array) -> pa.Array:
 
 def _csv_quoted(values: pa.Array) -> pa.Array:
     """Fields holding a comma, quote or line feed quoted, their quotes doubled; in Arrow, as most abstracts need it."""
-    def quoted(fields: pa.Array) -> pa.Array:
-        # Few fields hold a quote: only those are searched again to double it.
-        doubled = _replaced(fields, _holding(fields, _is_quote), lambda held: pc.replace_substring(held, '"', '""'))
-        return _wrapped(doubled, '"', '"')
-
+    # Few fields hold a quote; a field that holds one is quoted too, as a quote is special.
+    doubled = _replaced(values, _holding(values, _is_quote), lambda held: pc.replace_substring(held, '"', '""'))
     # A regex here: nearly every abstract holds a comma, and the search stops at the first.
-    return _replaced(values, pc.match_substring_regex(values, _CSV_SPECIAL).to_numpy(zero_copy_only=False), quoted)
+    special = pc.match_substring_regex(values, _CSV_SPECIAL)
+    return pc.if_else(special, _wrapped(doubled, '"', '"'), doubled)
 
 
 def _jsonl_rows(arrow: pa.Table) -> Iterator[bytes]:
