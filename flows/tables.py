@@ -293,8 +293,8 @@ def _spill_listings(listings: pd.DataFrame, path: Path) -> None:
     Which listing becomes the paper's row is decided in `assemble`, once every profile's
     listing of the paper is known; each listing keeps the reasons it would fail as that row.
     """
-    candidates = schemas.conform("papers", listings.assign(n_profiles=1).sort_values("paper_id", kind="stable").reset_index(drop=True))
     extras = listings.sort_values("paper_id", kind="stable").reset_index(drop=True)
+    candidates = schemas.conform("papers", extras.assign(n_profiles=1))  # in the same order: conform's sort is stable
     checked = validate.validate_rows("papers", candidates)
     failures = pd.Series(None, index=candidates.index, dtype=object)
     for index, reasons in checked.row_failures.items():

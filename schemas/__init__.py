@@ -105,14 +105,15 @@ def empty_frame(table: str) -> pd.DataFrame:
 def conform(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     """Select the table's columns in their declared order, cast to declared dtypes, sort by key."""
     schema = TABLES[table].schema
-    out = frame.loc[:, list(schema.columns)].copy()
+    out = frame.loc[:, list(schema.columns)]  # a copy, copied only where it changes (pandas' copy-on-write)
     for name, column in schema.columns.items():
         if is_list_column(column):
             out[name] = out[name].astype(object)
         else:
             out[name] = out[name].astype(column.dtype.type)
     key = list(TABLES[table].primary_key)
-    return out.sort_values(key, kind="stable").reset_index(drop=True) if len(out) else out.reset_index(drop=True)
+    in_order = len(key) == 1 and out[key[0]].is_monotonic_increasing  # a stable sort would keep every row in place
+    return out.sort_values(key, kind="stable").reset_index(drop=True) if len(out) and not in_order else out.reset_index(drop=True)
 
 
 def dictionary() -> list[dict]:
