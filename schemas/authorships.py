@@ -40,7 +40,7 @@ class Authorship(pa.DataFrameModel):
         ordered = True
         unique = ["profile_id", "paper_id"]
 
-    @pa.dataframe_check(name="author_role_consistent", error="author_role disagrees with author_position, is_first_author or is_author_list_truncated")
+    @fields.row_check(name="author_role_consistent", error="author_role disagrees with author_position, is_first_author or is_author_list_truncated")
     def role_consistent(cls, df: pd.DataFrame) -> pd.Series:
         role = df["author_role"]
         position = df["author_position"]

@@ -25,6 +25,16 @@ SOURCE_FILE_PATTERN = r"^profiles/[a-z0-9]+(?:-[a-z0-9]+)*/\d{4}-\d{2}-\d{2}\.tx
 EARLIEST_DATE = "1900-01-01"
 
 
+def row_check(**options) -> object:
+    """`pa.dataframe_check` for a check of each row, without pandera's `ignore_na`.
+
+    With it, pandera tests every value of the frame for null once per check, to pass rows whose
+    every value is null (~3 ms a check on 10,000 `papers` rows, most of it in the list columns).
+    No table here can hold such a row: its required columns fail first.
+    """
+    return pa.dataframe_check(ignore_na=False, **options)
+
+
 def profile_id(description: str = "Profile id: the ASCII slug of the researcher's name.", **checks) -> object:
     return pa.Field(str_matches=PROFILE_ID_PATTERN, description=description, **checks)
 

@@ -59,11 +59,11 @@ class Paper(pa.DataFrameModel):
     def published_after_1900(cls, dates: pd.Series) -> pd.Series:
         return dates >= pd.Timestamp(fields.EARLIEST_DATE).date()
 
-    @pa.dataframe_check(name="published_date_not_after_capture", error="published_date after captured_date")
+    @fields.row_check(name="published_date_not_after_capture", error="published_date after captured_date")
     def published_before_capture(cls, df: pd.DataFrame) -> pd.Series:
         return df["published_date"] <= df["captured_date"]
 
-    @pa.dataframe_check(name="year_matches_published_date", error="year differs from the year of published_date")
+    @fields.row_check(name="year_matches_published_date", error="year differs from the year of published_date")
     def year_matches_date(cls, df: pd.DataFrame) -> pd.Series:
         return df["published_date"].dt.year.astype("int64") == df["year"]
 
@@ -77,7 +77,7 @@ class Paper(pa.DataFrameModel):
             return _lengths(authors).between(1, 3)
         return authors.map(lambda names: isinstance(names, list) and 1 <= len(names) <= 3 and all(isinstance(n, str) and n for n in names))
 
-    @pa.dataframe_check(name="author_counts_consistent", error="n_authors_shown and first_author must agree with authors")
+    @fields.row_check(name="author_counts_consistent", error="n_authors_shown and first_author must agree with authors")
     def authors_consistent(cls, df: pd.DataFrame) -> pd.Series:
         authors = df["authors"]
         if _all_lists(authors):
@@ -100,7 +100,7 @@ class Paper(pa.DataFrameModel):
             return pd.Series(True, index=urls.index)
         return urls.map(lambda values: isinstance(values, list) and len(set(values)) == len(values) and all(CODE_URL_PATTERN.match(u) for u in values))
 
-    @pa.dataframe_check(name="code_status_consistent", error="code_status must follow code_urls and has_code_badge")
+    @fields.row_check(name="code_status_consistent", error="code_status must follow code_urls and has_code_badge")
     def code_status_consistent(cls, df: pd.DataFrame) -> pd.Series:
         has_urls = _lengths(df["code_urls"]) > 0
         status = df["code_status"]

@@ -51,11 +51,11 @@ class Profile(ProfileHeader):
     last_year: Series[fields.NULLABLE_INT] = pa.Field(nullable=True, ge=1900, description="Year of the latest published paper.")
     snapshots_archived: Series[int] = pa.Field(ge=1, description="Archived captures of this profile (rows in `profile_snapshots`).")
 
-    @pa.dataframe_check(error="papers_extracted must equal the sum of papers by author role")
+    @fields.row_check(error="papers_extracted must equal the sum of papers by author role")
     def role_counts_add_up(cls, df: pd.DataFrame) -> pd.Series:
         roles = ["sole", "first", "middle", "last", "hidden", "absent"]
         return df[[f"{role}_author_papers" for role in roles]].sum(axis=1) == df["papers_extracted"]
 
-    @pa.dataframe_check(error="first_year must not be after last_year")
+    @fields.row_check(error="first_year must not be after last_year")
     def years_ordered(cls, df: pd.DataFrame) -> pd.Series:
         return (df["first_year"] <= df["last_year"]).fillna(True).astype(bool)
