@@ -34,7 +34,7 @@ def keep_loaded_from_collections() -> None:
     """Set every object alive now aside from the garbage collector (gc.freeze): call once the modules are loaded.
 
     Collections come as a batch's new dicts and lists pile up, and some walk every tracked object,
-    those pandas, pyarrow, pandera and Prefect made at import among them: ~9 % of a pool worker's
+    those pandas, pyarrow, pandera and Prefect made at import among them: ~13 % of a pool worker's
     CPU while it staged batches, ~3 % once they were set aside (bench/results.md). Objects set
     aside are never collected, so only call this with what lives as long as the process.
     """
