@@ -77,12 +77,27 @@ class BatchJob:
     key: str | None
 
 
+class BatchJobs:
+    """The extract jobs of one task, in a plain object that task runners pass on without looking inside.
+
+    Prefect walks the lists, tuples and dataclasses among a task's parameters looking for futures,
+    in the flow and again in the worker: every snapshot of every job, ~1 CPU-second at 10,000
+    profiles. `prefect.utilities.annotations.quote` would stop it, but quote is a tuple, and
+    the Dask runner's packing unpacks tuples before the task sees them.
+    """
+
+    __slots__ = ("jobs",)
+
+    def __init__(self, jobs: list[BatchJob]) -> None:
+        self.jobs = jobs
+
+
 @task(cache_policy=NO_CACHE)
-def extract_batches(jobs: list[BatchJob], use_cache: bool) -> list[StagedBatch]:
+def extract_batches(jobs: BatchJobs, use_cache: bool) -> list[StagedBatch]:
     """Extract, enrich, validate and spill batches of archived files one after another; each kept in the batch cache."""
     cache = incremental.BatchCache(settings.STATE_DIR) if use_cache else None
     staged = []
-    for job in jobs:
+    for job in jobs.jobs:
         staged.append(_stage_batch(job))  # one batch's extractions held at a time
         if cache:
             cache.store(job.key, staged[-1])
@@ -163,9 +178,7 @@ def extract_stage(snapshots: list[Snapshot], batch_size: int, use_cache: bool, b
         get_run_logger().info("%d of %d batches reused as an earlier build staged them", reused, len(batches))
     if todo:
         jobs = [BatchJob(batches[number], currents[number], directories[number], keys[number]) for number in todo]
-        # quote: Prefect would otherwise walk every snapshot of every job looking for futures, in
-        # the flow and again in the worker, for each task (~1 CPU-second at 10,000 profiles).
-        groups = quote(_in_task_groups(jobs))
+        groups = [BatchJobs(group) for group in _in_task_groups(jobs)]
         made = [batch for group in extract_batches.map(groups, use_cache=unmapped(use_cache)).result() for batch in group]
         for number, batch in zip(todo, made):
             staged[number] = batch

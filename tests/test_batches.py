@@ -7,12 +7,13 @@ import math
 from pathlib import Path
 
 import pytest
+from prefect.utilities.collections import visit_collection
 
 import schemas
 from flows import ids, tables
 from flows.extract import Extraction, parse_profile
 from flows.ingest import Snapshot
-from flows.pipeline import task_groups
+from flows.pipeline import BatchJob, BatchJobs, task_groups
 
 CAPTURED = dt.date(2026, 11, 26)
 EARLIER = dt.date(2026, 10, 1)
@@ -124,3 +125,16 @@ def test_task_groups_cover_every_piece_once_in_order_large_groups_first(count: i
 def test_task_groups_grow_with_the_logarithm_of_the_pieces(workers: int) -> None:
     for count in (44, 220, 1000, 10_000):
         assert len(task_groups(count, workers)) <= 2 * workers * (math.log(count) + 1)
+
+
+def test_prefect_does_not_walk_the_snapshots_of_extract_jobs() -> None:
+    """Prefect looks for futures in every list and dataclass of a task's parameters: 250 snapshots a batch."""
+    snapshots = [Snapshot("li", CAPTURED, Path("li"), f"profiles/li/{CAPTURED}.txt", "") for _ in range(250)]
+    jobs = [BatchJob(snapshots, set(), Path("batch"), None) for _ in range(4)]
+    visited: list[object] = []
+
+    visit_collection(BatchJobs(jobs), visited.append, return_data=False)
+
+    assert len(visited) == 1
+    visit_collection(jobs, visited.append, return_data=False)  # what a plain list of jobs costs
+    assert len(visited) > 1000
