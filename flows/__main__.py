@@ -148,11 +148,10 @@ def _load_build_modules() -> None:
     the main process alone: its first validation alone loads pandera's backends (~0.4 s). They
     end before the server answers, so a refresh with nothing new takes no longer for them.
     """
-    import schemas
-    from flows import publish, site, tables, validate  # noqa: F401 (imported for later)
+    from flows import publish, site  # noqa: F401 (imported for later)
+    from flows.pipeline import load_table_modules
 
-    validate.validate_table("profile_snapshots", schemas.empty_frame("profile_snapshots"))
-    memory.keep_loaded_from_collections()
+    load_table_modules()
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -113,11 +113,17 @@ def _stage_batch(job: BatchJob) -> StagedBatch:
 
 
 def prepare_pool_worker() -> None:
-    """Each pool worker's set-up (the task runner's initializer): load what its tasks use, and exit without collecting.
-
-    The modules' objects are then set aside from the garbage collector (memory.keep_loaded_from_collections).
-    """
+    """Each pool worker's set-up (the task runner's initializer): load what its tasks use, and exit without collecting."""
     memory.exit_without_collecting()
+    load_table_modules()
+
+
+def load_table_modules() -> None:
+    """Import the table-building modules, let pandera load its backends, and set what is loaded aside from the garbage collector.
+
+    Call it after any other module the process will keep: everything alive then is set aside
+    (memory.keep_loaded_from_collections).
+    """
     import schemas
     from flows import tables, validate  # noqa: F401 (imported for the tasks)
 
