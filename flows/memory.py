@@ -43,16 +43,13 @@ def keep_loaded_from_collections() -> None:
 
 @functools.lru_cache(maxsize=1)  # registered once however often it is called
 def exit_without_collecting() -> None:
-    """Let this process exit without Python's last garbage collections (call early; see skip_final_collections)."""
-    atexit.register(skip_final_collections)
+    """Let this process exit without Python's last garbage collections (call early).
 
-
-def skip_final_collections() -> None:
-    """Freeze every object now, so the collections that run while the interpreter shuts down pass over them.
-
-    They walk every object pandas, pyarrow, pandera and Prefect made (~0.4-0.6 s a process, measured
-    with `python -c "import flows.publish, flows.site"`), to free memory the operating system frees
-    anyway when the process ends. Files are closed and the atexit handlers registered later (the
-    embedded Prefect server's stop among them) run first, as atexit calls them last-in first-out.
+    At exit every object is set aside (keep_loaded_from_collections), so the collections that run
+    while the interpreter shuts down pass over them. They walked every object pandas, pyarrow,
+    pandera and Prefect made (~0.4-0.6 s a process, measured with `python -c "import
+    flows.publish, flows.site"`), to free memory the operating system frees anyway. Files are
+    closed and the atexit handlers registered later (the embedded Prefect server's stop among
+    them) run first, as atexit calls them last-in first-out.
     """
-    gc.freeze()
+    atexit.register(keep_loaded_from_collections)
