@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-_CHUNK_BYTES = 1024 * 1024
-
 
 def sha256_bytes(data: bytes) -> str:
     """Hex sha256 of a byte string."""
@@ -14,9 +12,6 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks so large files stay out of memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """Hex sha256 of a file, read in chunks into one reused buffer (hashlib.file_digest), so large files stay out of memory."""
+    with open(path, "rb", buffering=0) as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()

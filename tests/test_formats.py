@@ -348,13 +348,44 @@ def test_parts_rendered_ahead_append_to_the_bytes_of_one_write(table: str, tmp_p
     assert appended == whole
 
 
+@pytest.mark.parametrize("table", TABLES)
+def test_consumed_parts_are_removed_once_appended_and_give_the_same_bytes(table: str, tmp_path: Path):
+    """append(consume=True) removes each part's files, and the table's files are those of keeping them."""
+    frame = large_frame(table)
+    parts = {}
+    for consume in (False, True):
+        parts[consume] = []
+        for number, (start, stop) in enumerate([(0, 100), (100, LARGE_ROWS)]):
+            (tmp_path / f"parts-{consume}").mkdir(exist_ok=True)
+            writer = formats.PartWriter(table, tmp_path / f"parts-{consume}", f"part-{number}")
+            writer.write(frame.iloc[start:stop])
+            parts[consume].append(writer.close())
+        (tmp_path / f"table-{consume}").mkdir()
+        with formats.TableWriter(table, tmp_path / f"table-{consume}", SMALL_ROW_GROUP) as writer:
+            for part in parts[consume]:
+                writer.append(part, consume=consume)
+        writer.close()
+    assert file_bytes(table, tmp_path / "table-True") == file_bytes(table, tmp_path / "table-False")
+    assert [path.name for path in (tmp_path / "parts-True").iterdir()] == []
+    assert all(part.path(kind).exists() for part in parts[False] for kind in ("csv", "jsonl", "arrow"))
+
+
+@pytest.mark.parametrize("text", [b"", b"a", b"a\n", b"a\nb", b"\n\n", b"x" * (1 << 20) + b"\ny", b"x" * ((1 << 20) - 1) + b"\n"])
+def test_count_rows_counts_json_lines_as_iterating_the_file_does(text: bytes, tmp_path: Path):
+    """JSON Lines are counted by their line ends, block by block; a last line without one counts too."""
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(text)
+    with open(path, "rb") as handle:
+        assert formats.count_rows(path) == sum(1 for _ in handle)
+
+
 def test_parts_and_chunks_interleaved_keep_their_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Parts are copied by the writer's own thread; a chunk written after them still comes after their text."""
     copy_text = formats.TableWriter._copy_text
 
-    def slow_copy(writer: formats.TableWriter, part: formats.Part) -> None:
+    def slow_copy(writer: formats.TableWriter, part: formats.Part, consume: bool) -> None:
         time.sleep(0.2)  # a chunk written without waiting for the copies would overtake them
-        copy_text(writer, part)
+        copy_text(writer, part, consume)
 
     monkeypatch.setattr(formats.TableWriter, "_copy_text", slow_copy)
     table = "papers"
