@@ -11,6 +11,7 @@ per-profile counts are held whole.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
 import re
@@ -439,34 +440,34 @@ def assemble(batches: list[StagedBatch], papers: list[StagedPapers], directory: 
     current = {file for batch in batches for file in batch.current_files}
     failed_papers = set().union(*(part.failed for part in papers))
 
-    files: dict[str, formats.WrittenFile] = {}
-    with formats.TableWriter("papers", directory) as writer:
-        for part in papers:
-            writer.append(part.part)
-    files.update(writer.close())
-    rows_checked["papers"] = sum(part.checked for part in papers)
-    authorships = _write_authorships(batches, directory, failed_papers)
-    files.update(authorships.files)
-    rejects = _write_rejects(batches, directory, [reject for part in papers for reject in part.failed_rejects], current)
-    files.update(rejects.files)
+    # `papers`, the largest table, is written by a thread of its own while this one writes the
+    # others: both spend most of their time in Parquet encoding, copying and hashing, which
+    # release the GIL, so assembling takes both cores.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="papers") as writing:
+        papers_written = writing.submit(_write_papers, papers, directory)
+        authorships = _write_authorships(batches, directory, failed_papers)
+        rejects = _write_rejects(batches, directory, [reject for part in papers for reject in part.failed_rejects], current)
+        rows_checked["papers"] = sum(part.checked for part in papers)
 
-    published_profiles = set(authorships.per_profile.index).union(*(batch.published_profiles for batch in batches))
-    current_headers = snapshots[snapshots["source_file"].isin(current) & snapshots["profile_id"].isin(published_profiles)]
-    snapshots = snapshots[snapshots["profile_id"].isin(published_profiles)].reset_index(drop=True)
-    counts = papers[0].read_profile_counts()  # one part's counts at a time (paper_parts: never none)
-    for part in papers[1:]:
-        counts = enrich.combine_profile_counts([counts, part.read_profile_counts()])
-    profiles = schemas.conform("profiles", enrich.profiles_frame(current_headers, counts, rejects.counts.papers_rejected, snapshots))
-    small = {"profiles": profiles, "profile_snapshots": snapshots}
-    failures = []
-    for name, frame in small.items():
-        rows_checked[name] = len(frame)
-        failures += _failures_as_table_level(name, frame, validate.validate_table(name, frame))
-    # Authorships by profile stand in for the table: its paper_ids are papers' by construction (stage_papers).
-    referring = {**small, "authorships": pd.DataFrame({"profile_id": pd.Series(authorships.per_profile.index, dtype="str")})}
-    validate.raise_table_failures(failures + validate.check_references(referring, authorships.per_profile))
-    for name, frame in small.items():
-        files.update(formats.write(name, frame, directory))
+        published_profiles = set(authorships.per_profile.index).union(*(batch.published_profiles for batch in batches))
+        current_headers = snapshots[snapshots["source_file"].isin(current) & snapshots["profile_id"].isin(published_profiles)]
+        snapshots = snapshots[snapshots["profile_id"].isin(published_profiles)].reset_index(drop=True)
+        counts = papers[0].read_profile_counts()  # one part's counts at a time (paper_parts: never none)
+        for part in papers[1:]:
+            counts = enrich.combine_profile_counts([counts, part.read_profile_counts()])
+        profiles = schemas.conform("profiles", enrich.profiles_frame(current_headers, counts, rejects.counts.papers_rejected, snapshots))
+        small = {"profiles": profiles, "profile_snapshots": snapshots}
+        failures = []
+        for name, frame in small.items():
+            rows_checked[name] = len(frame)
+            failures += _failures_as_table_level(name, frame, validate.validate_table(name, frame))
+        # Authorships by profile stand in for the table: its paper_ids are papers' by construction (stage_papers).
+        referring = {**small, "authorships": pd.DataFrame({"profile_id": pd.Series(authorships.per_profile.index, dtype="str")})}
+        validate.raise_table_failures(failures + validate.check_references(referring, authorships.per_profile))
+        small_files = {}
+        for name, frame in small.items():
+            small_files.update(formats.write(name, frame, directory))
+        files = {**papers_written.result(), **authorships.files, **rejects.files, **small_files}
     rows_checked["rejects"] = rejects.counts.rows
 
     accounting = {
@@ -498,6 +499,14 @@ def assemble(batches: list[StagedBatch], papers: list[StagedPapers], directory: 
         rejects_by_record_type=dict(sorted(counts.by_record_type.items())),
         rejects_by_reason=dict(sorted(counts.by_reason.items(), key=lambda item: (-item[1], item[0]))),
     )
+
+
+def _write_papers(papers: list[StagedPapers], directory: Path) -> dict[str, formats.WrittenFile]:
+    """The `papers` table from its parts, in bucket order; each part's files are removed once in it (they are not cached, unlike batches)."""
+    with formats.TableWriter("papers", directory) as writer:
+        for part in papers:
+            writer.append(part.part, consume=True)
+    return writer.close()
 
 
 def reason_kind(reason: str) -> str:
