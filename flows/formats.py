@@ -178,8 +178,8 @@ class TableWriter:
         """Append rows rendered ahead (PartWriter): the files get the bytes `write` would give them.
 
         `consume` removes the part's files as soon as they are in the table. The memory their
-        pages held is then what the next parts' text is written into: memory freed a moment ago
-        costs a quarter of memory the machine has not touched lately (bench/results.md).
+        pages held is then what the next parts' text is written into: on the benchmark machine,
+        memory freed a moment ago can cost a quarter of memory left idle (bench/fresh_memory.py).
         """
         if self._written is not None:
             raise ValueError(f"{self.table}: append after close")
