@@ -42,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="task runner: local (a pool on this machine, the default) or dask (a Dask cluster)")
     run.add_argument("--dask-address", default=None,
                      help="scheduler address of an existing Dask cluster (tcp://HOST:PORT); default: start a LocalCluster")
-    run.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel workers for the local or LocalCluster runner (default: CPU count)")
-    run.add_argument("--batch-size", type=int, default=None, help="raw files per extract task, on average (default: 250)")
+    run.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel workers: the local or LocalCluster runner's processes, and the tasks each parallel stage runs (default: CPU count)")
+    run.add_argument("--batch-size", type=int, default=None, help="raw files per extract batch, on average (default: 250)")
     run.add_argument("--no-cache", action="store_true", help="parse every file again instead of reusing cached extractions")
     run.set_defaults(handler=_run)
 
@@ -86,6 +86,7 @@ def _run(args: argparse.Namespace) -> int:
             max_shrink=args.max_shrink,
             batch_size=args.batch_size or pipeline.DEFAULT_BATCH_SIZE,
             use_cache=not args.no_cache,
+            workers=args.workers,
         )
     except PublishGateError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -15,6 +15,7 @@ from prefect.tasks import exponential_backoff
 from prefect.utilities.annotations import quote, unmapped
 
 from flows import incremental, ingest, lock, memory, report, settings, sources
+from flows.claims import Claims
 from flows.ingest import IngestResult, Snapshot
 
 # The table-building modules (pandas, pyarrow, pandera, matplotlib: ~1.5 s to import) are imported
@@ -93,14 +94,15 @@ class BatchJobs:
 
 
 @task(cache_policy=NO_CACHE)
-def extract_batches(jobs: BatchJobs, use_cache: bool) -> list[StagedBatch]:
-    """Extract, enrich, validate and spill batches of archived files one after another; each kept in the batch cache."""
+def extract_batches(jobs: BatchJobs, claims: Claims, use_cache: bool) -> dict[int, StagedBatch]:
+    """Take extract batches one after another (claims) and stage each: extract, enrich, validate, spill; each kept in the batch cache."""
     cache = incremental.BatchCache(settings.STATE_DIR) if use_cache else None
-    staged = []
-    for job in jobs.jobs:
-        staged.append(_stage_batch(job))  # one batch's extractions held at a time
+    staged = {}
+    for number in claims:
+        job = jobs.jobs[number]
+        staged[number] = _stage_batch(job)  # one batch's extractions held at a time
         if cache:
-            cache.store(job.key, staged[-1])
+            cache.store(job.key, staged[number])
     return staged
 
 
@@ -131,28 +133,6 @@ def load_table_modules() -> None:
     memory.keep_loaded_from_collections()
 
 
-def task_groups(count: int, workers: int) -> list[range]:
-    """`count` pieces of work (extract batches, paper parts) as consecutive groups, one task each: large first, then smaller.
-
-    Each group takes 1/(2 * workers) of the pieces left (guided self-scheduling), so the tasks
-    grow with the logarithm of the pieces, not with them: every task costs ~0.1 CPU-second of
-    Prefect's own (its context, API client and states). The single pieces at the end let
-    workers that finish early share the last of the work.
-    """
-    groups: list[range] = []
-    start = 0
-    while start < count:
-        size = max(1, (count - start) // (2 * max(1, workers)))
-        groups.append(range(start, start + size))
-        start += size
-    return groups
-
-
-def _in_task_groups(pieces: list) -> list[list]:
-    """`pieces` cut by task_groups for this machine's cores (the pool's workers, by default)."""
-    return [pieces[group.start:group.stop] for group in task_groups(len(pieces), os.cpu_count() or 1)]
-
-
 @dataclass
 class Extracted:
     """What the extract batches staged (restored or made), the files parsed, the batches reused, and the batches' cache keys."""
@@ -163,8 +143,8 @@ class Extracted:
     cache_keys: set[str | None]
 
 
-def extract_stage(snapshots: list[Snapshot], batch_size: int, use_cache: bool, build_dir: Path) -> Extracted:
-    """Extract, enrich and validate every snapshot in batches of files, a task per group of batches (task_groups).
+def extract_stage(snapshots: list[Snapshot], batch_size: int, use_cache: bool, build_dir: Path, workers: int) -> Extracted:
+    """Extract, enrich and validate every snapshot in batches of files, in a task per worker that takes batches in turn (Claims).
 
     A batch an earlier build staged from the same files and code is restored here, in the flow:
     linking its spill files takes milliseconds, a pool task for it ~0.1 CPU-second of Prefect's.
@@ -183,10 +163,10 @@ def extract_stage(snapshots: list[Snapshot], batch_size: int, use_cache: bool, b
     if reused:
         get_run_logger().info("%d of %d batches reused as an earlier build staged them", reused, len(batches))
     if todo:
-        jobs = [BatchJob(batches[number], currents[number], directories[number], keys[number]) for number in todo]
-        groups = [BatchJobs(group) for group in _in_task_groups(jobs)]
-        made = [batch for group in extract_batches.map(groups, use_cache=unmapped(use_cache)).result() for batch in group]
-        for number, batch in zip(todo, made):
+        jobs = BatchJobs([BatchJob(batches[number], currents[number], directories[number], keys[number]) for number in todo])
+        claims = Claims(tables.claims_dir(build_dir, "extract"), len(todo))
+        futures = [extract_batches.submit(jobs, claims, use_cache) for _ in range(min(workers, len(todo)))]
+        for number, batch in zip(todo, claims.gather([future.result() for future in futures])):
             staged[number] = batch
     return Extracted(
         batches=staged,
@@ -197,13 +177,13 @@ def extract_stage(snapshots: list[Snapshot], batch_size: int, use_cache: bool, b
 
 
 @task(cache_policy=NO_CACHE)
-def papers_parts(parts: list[range], batch_dirs: list[Path], build_dir: Path) -> list[StagedPapers]:
-    """Choose and render the `papers` rows of ranges of paper_id buckets, one range after another."""
+def papers_parts(parts: list[range], claims: Claims, batch_dirs: list[Path], build_dir: Path) -> dict[int, StagedPapers]:
+    """Take ranges of paper_id buckets one after another (claims) and choose and render the `papers` rows of each."""
     from flows import tables
 
-    staged = [tables.stage_papers(buckets, batch_dirs, tables.papers_dir(build_dir)) for buckets in parts]
+    staged = {number: tables.stage_papers(parts[number], batch_dirs, tables.papers_dir(build_dir)) for number in claims}
     # The worker may stay idle while the main process assembles, the build's peak: it gives the
-    # heap it freed back first (~0.25 GB at 50,000 profiles), once per task, not per part.
+    # heap it freed back first (~0.25 GB at 50,000 profiles), once, not after every part.
     memory.release_freed_memory()
     return staged
 
@@ -221,8 +201,8 @@ def assemble_stage(batches: list[StagedBatch], parts: list[StagedPapers], build_
     return built
 
 
-def build_stage(batches: list[StagedBatch], build_dir: Path) -> BuiltTables:
-    """Render papers in parallel parts (a task per group of parts, as task_groups cuts them), then assemble the tables.
+def build_stage(batches: list[StagedBatch], build_dir: Path, workers: int) -> BuiltTables:
+    """Render papers in parallel parts (a task per worker that takes parts in turn: Claims), then assemble the tables.
 
     The parts are submitted from the flow, not from inside a task: a task's context, parameters
     included, goes to the pool with every task submitted from it, and the staged batches grow
@@ -231,8 +211,10 @@ def build_stage(batches: list[StagedBatch], build_dir: Path) -> BuiltTables:
     from flows import tables
 
     batch_dirs = [batch.directory for batch in batches]
-    futures = papers_parts.map(_in_task_groups(tables.paper_parts()), batch_dirs=unmapped(batch_dirs), build_dir=unmapped(build_dir))
-    parts = [part for group in futures.result() for part in group]
+    ranges = tables.paper_parts()
+    claims = Claims(tables.claims_dir(build_dir, "papers"), len(ranges))
+    futures = [papers_parts.submit(ranges, claims, batch_dirs, build_dir) for _ in range(min(workers, len(ranges)))]
+    parts = claims.gather([future.result() for future in futures])
     # quote: Prefect would otherwise walk every header frame of every batch looking for futures.
     return assemble_stage(quote(batches), quote(parts), build_dir)
 
@@ -265,8 +247,13 @@ def refresh(
     max_shrink: float = settings.DEFAULT_MAX_SHRINK,
     batch_size: int = DEFAULT_BATCH_SIZE,
     use_cache: bool = True,
+    workers: int | None = None,
 ) -> dict:
-    """Refresh the dataset from raw captures; publishes a release only when something changed."""
+    """Refresh the dataset from raw captures; publishes a release only when something changed.
+
+    `workers`: how many tasks share each parallel stage, the task runner's workers (default: this
+    machine's CPU count).
+    """
     raw, output = Path(raw_dir), Path(output_dir)
     # One run per project at a time; a second run waits for the first (see flows/lock.py).
     with lock.run_lock(raw, output, on_wait=get_run_logger().warning):
@@ -281,8 +268,9 @@ def refresh(
 
             publish.recover(output)  # before building into output/: a killed run may have left a staging folder
             build_dir = publish.staging_dir(output)
-            extracted = extract_stage(snapshots, batch_size, use_cache, build_dir)
-            built = build_stage(extracted.batches, build_dir)
+            workers = workers or os.cpu_count() or 1
+            extracted = extract_stage(snapshots, batch_size, use_cache, build_dir, workers)
+            built = build_stage(extracted.batches, build_dir, workers)
             if use_cache:
                 incremental.BatchCache(settings.STATE_DIR).prune(extracted.cache_keys)
             published = publish_stage(built, output, allow_shrink, max_shrink)

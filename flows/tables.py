@@ -160,6 +160,11 @@ def batch_dir(directory: Path, number: int) -> Path:
     return directory / _SPILL_DIRNAME / f"batch-{number:05d}"
 
 
+def claims_dir(directory: Path, stage: str) -> Path:
+    """Where the tasks of `stage` claim their pieces of work (flows/claims.py) while a release is built in `directory`."""
+    return directory / _SPILL_DIRNAME / "claims" / stage
+
+
 def papers_dir(directory: Path) -> Path:
     """Where the paper parts are rendered while a release is built in `directory`."""
     return directory / _SPILL_DIRNAME / "papers"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
-import math
+import multiprocessing
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ import schemas
 from flows import ids, tables
 from flows.extract import Extraction, parse_profile
 from flows.ingest import Snapshot
-from flows.pipeline import BatchJob, BatchJobs, task_groups
+from flows.claims import Claims
+from flows.pipeline import BatchJob, BatchJobs
 
 CAPTURED = dt.date(2026, 11, 26)
 EARLIER = dt.date(2026, 10, 1)
@@ -107,24 +109,40 @@ def test_a_hand_made_folder_out_of_key_order_still_builds_the_same_release(tmp_p
     assert data_files(split.directory) == data_files(whole.directory)
 
 
-@pytest.mark.parametrize("workers", [1, 2, 8])
-@pytest.mark.parametrize("count", [0, 1, 3, 16, 44, 220, 1000])
-def test_task_groups_cover_every_piece_once_in_order_large_groups_first(count: int, workers: int) -> None:
-    groups = task_groups(count, workers)
+def test_tasks_sharing_claims_take_pieces_in_turn_first_come_first_served(tmp_path: Path) -> None:
+    claims = Claims(tmp_path / "claims", 5)
+    early, late = iter(claims), iter(Claims(tmp_path / "claims", 5))  # two tasks, as the stage gives each the same pieces
 
-    assert [piece for group in groups for piece in group] == list(range(count))
-    sizes = [len(group) for group in groups]
-    assert sizes == sorted(sizes, reverse=True)
-    # Each takes its share of what is left: the first worker's group never leaves the others idle long.
-    assert all(len(group) == max(1, (count - group.start) // (2 * workers)) for group in groups)
-    # The last pieces go one to a task, so workers that finish early share them.
-    assert sizes[-min(count, 2 * workers):] == [1] * min(count, 2 * workers)
+    assert [next(early), next(late), next(early), next(early)] == [0, 1, 2, 3]
+    assert list(late) == [4]
+    assert list(early) == [] and list(claims) == []
+    assert claims.gather([{1: "b", 4: "e"}, {0: "a", 2: "c", 3: "d"}, {}]) == ["a", "b", "c", "d", "e"]
 
 
-@pytest.mark.parametrize("workers", [1, 2, 8])
-def test_task_groups_grow_with_the_logarithm_of_the_pieces(workers: int) -> None:
-    for count in (44, 220, 1000, 10_000):
-        assert len(task_groups(count, workers)) <= 2 * workers * (math.log(count) + 1)
+def _take_all(directory: Path, count: int) -> list[int]:
+    return list(Claims(directory, count))
+
+
+def test_processes_racing_for_claims_take_every_piece_exactly_once(tmp_path: Path) -> None:
+    count, takers = 3000, 4
+    with concurrent.futures.ProcessPoolExecutor(takers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        taken = list(pool.map(_take_all, [tmp_path / "claims"] * takers, [count] * takers))
+
+    assert sorted(piece for pieces in taken for piece in pieces) == list(range(count))
+    assert all(pieces == sorted(pieces) for pieces in taken)
+
+
+def test_gathering_claims_refuses_a_piece_not_done_or_done_twice(tmp_path: Path) -> None:
+    claims = Claims(tmp_path / "claims", 3)
+    (tmp_path / "claims").mkdir()
+    (tmp_path / "claims" / "000001").touch()  # left by an earlier stage in the same folder
+    done = {number: str(number) for number in claims}
+
+    assert done == {0: "0", 2: "2"}
+    with pytest.raises(RuntimeError, match=r"pieces \[1\] .* claimed but not done"):
+        claims.gather([done])
+    with pytest.raises(RuntimeError, match="piece 2 .* done twice"):
+        claims.gather([{0: "0", 1: "1", 2: "2"}, {2: "2"}])
 
 
 def test_prefect_does_not_walk_the_snapshots_of_extract_jobs() -> None:

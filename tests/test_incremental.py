@@ -15,7 +15,7 @@ from prefect.client.schemas.objects import State
 
 from flows import formats, incremental, ingest, settings, tables
 from flows.checksums import sha256_file
-from flows.pipeline import refresh, task_groups
+from flows.pipeline import refresh
 from flows.synth import write_profiles
 
 FIRST_CAPTURE = dt.date(2026, 11, 26)
@@ -94,9 +94,9 @@ def test_a_new_capture_restages_only_its_batch_and_publishes_what_a_fresh_build_
                     return_state=True)
     first = state.result()
     assert (first["batches"], first["batches_reused"]) == (BATCHED_PROFILES, 0)
-    # A task per group of batches and of paper parts, as pipeline.task_groups cuts them for this machine's workers.
-    assert _task_runs(state, "extract_batches") == len(task_groups(BATCHED_PROFILES, os.cpu_count()))
-    assert _task_runs(state, "papers_parts") == len(task_groups(tables.PAPER_PARTS, os.cpu_count()))
+    # One task per worker for each parallel stage, taking batches and paper parts in turn (flows/claims.py).
+    assert _task_runs(state, "extract_batches") == min(os.cpu_count(), BATCHED_PROFILES)
+    assert _task_runs(state, "papers_parts") == min(os.cpu_count(), tables.PAPER_PARTS)
     [second_capture] = write_profiles(tmp_path / "later", 1, seed=SEED, captured_date=SECOND_CAPTURE)
     shutil.move(second_capture, raw_dir / "inbox" / second_capture.name)
 
