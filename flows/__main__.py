@@ -149,10 +149,9 @@ def _load_build_modules() -> None:
     the main process alone: its first validation alone loads pandera's backends (~0.4 s). They
     end before the server answers, so a refresh with nothing new takes no longer for them.
     """
-    from flows import publish, site  # noqa: F401 (imported for later)
     from flows.pipeline import load_table_modules
 
-    load_table_modules()
+    load_table_modules(publishing=True)
 
 
 def _check(args: argparse.Namespace) -> int:

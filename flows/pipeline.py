@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -120,17 +123,39 @@ def prepare_pool_worker() -> None:
     load_table_modules()
 
 
-def load_table_modules() -> None:
-    """Import the table-building modules, let pandera load its backends, and set what is loaded aside from the garbage collector.
+def load_table_modules(publishing: bool = False) -> None:
+    """Import the table-building modules (and with `publishing`, the release's and landing page's), let pandera load its backends, and set what is loaded aside from the garbage collector.
 
     Call it after any other module the process will keep: everything alive then is set aside
     (memory.keep_loaded_from_collections).
     """
-    import schemas
-    from flows import tables, validate  # noqa: F401 (imported for the tasks)
+    with _imports_refused(PANDERA_UNUSED_IMPORTS):
+        import schemas
+        from flows import tables, validate  # noqa: F401 (imported for the tasks)
 
-    validate.validate_table("profile_snapshots", schemas.empty_frame("profile_snapshots"))  # pandera loads its backends on first use
+        if publishing:
+            from flows import publish, site  # noqa: F401
+        validate.validate_table("profile_snapshots", schemas.empty_frame("profile_snapshots"))  # pandera loads its backends on first use
     memory.keep_loaded_from_collections()
+
+
+# pandera imports these when they are installed, as they are here: dask for `--runner dask`,
+# hypothesis for the tests. It uses them to recognise Dask frames and to synthesise data; a build
+# validates pandas frames and synthesises nothing, and they took ~0.55 s of each pool worker's start.
+PANDERA_UNUSED_IMPORTS = ("dask.dataframe", "hypothesis")
+
+
+@contextlib.contextmanager
+def _imports_refused(names: tuple[str, ...]) -> Iterator[None]:
+    """`import NAME` raises ImportError inside the block, for each NAME not yet imported (Python's own None entry in sys.modules)."""
+    refused = [name for name in names if name not in sys.modules]
+    sys.modules.update(dict.fromkeys(refused))
+    try:
+        yield
+    finally:
+        for name in refused:
+            if sys.modules.get(name, ...) is None:
+                del sys.modules[name]
 
 
 @dataclass
