@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import subprocess
 import sys
 
@@ -326,3 +327,8 @@ def test_round_trip_records_render_and_parse_back_equal(profile: SynthProfile, l
         for paper in extraction.papers
     ]
     assert parsed == list(profile.papers)
+
+
+@given(st.lists(st.sampled_from(["a", " ", "\t", "\r", "\n", "\r\n", "\x00", "\x0b", "\x0c", "\x1c", "\x85", "\u2028", "é"])).map("".join))
+def test_lines_end_at_crlf_cr_or_lf_only_with_or_without_a_cr_in_the_text(text: str) -> None:
+    assert extract.split_lines(text) == [line.rstrip() for line in re.split(r"\r\n|\r|\n", text)]
