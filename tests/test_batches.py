@@ -7,6 +7,7 @@ import datetime as dt
 import multiprocessing
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from prefect.utilities.collections import visit_collection
 
@@ -156,3 +157,25 @@ def test_prefect_does_not_walk_the_snapshots_of_extract_jobs() -> None:
     assert len(visited) == 1
     visit_collection(jobs, visited.append, return_data=False)  # what a plain list of jobs costs
     assert len(visited) > 1000
+
+
+@pytest.mark.parametrize("limit", [1, 5, 7, 100])
+def test_bucket_chunks_hold_whole_buckets_in_order_and_pass_the_limit_only_with_one_bucket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int
+) -> None:
+    monkeypatch.setattr(tables, "_CHUNK_LISTINGS", limit)
+    sizes = [[3, 0, 2, 6, 0, 1], [1, 4, 0, 2, 0, 0]]  # rows of each bucket in two batches' spill files
+    paths = []
+    for number, batch_sizes in enumerate(sizes):
+        rows = [pa.table({"bucket": [bucket] * size}) for bucket, size in enumerate(batch_sizes)]
+        paths.append(tmp_path / f"batch-{number}.arrow")
+        tables._write_arrow(paths[-1], rows)
+    readers = [pa.ipc.open_file(pa.OSFile(str(path))) for path in paths]
+
+    chunks = [chunk.column("bucket").to_pylist() for chunk in tables._bucket_chunks(readers, range(1, 6))]
+
+    assert sorted(bucket for chunk in chunks for bucket in chunk) == [b for b in range(1, 6) for _ in range(sizes[0][b] + sizes[1][b])]
+    assert all(max(chunk) < min(later) for chunk, later in zip(chunks, chunks[1:]))  # whole buckets, in order
+    assert all(len(chunk) <= limit or len(set(chunk)) == 1 for chunk in chunks)
+    # Full: adding the next bucket would have passed the limit.
+    assert all(len(chunk) + later.count(later[0]) > limit for chunk, later in zip(chunks, chunks[1:]))
