@@ -171,8 +171,8 @@ class Extracted:
 def extract_stage(snapshots: list[Snapshot], batch_size: int, use_cache: bool, build_dir: Path, workers: int) -> Extracted:
     """Extract, enrich and validate every snapshot in batches of files, in a task per worker that takes batches in turn (Claims).
 
-    A batch an earlier build staged from the same files and code is restored here, in the flow:
-    linking its spill files takes milliseconds, a pool task for it ~0.1 CPU-second of Prefect's.
+    A batch an earlier build staged from the same files and code is restored here, in the flow
+    (linking its spill files takes milliseconds); the others are the pieces the tasks claim.
     """
     from flows import tables
 
