@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from prefect import flow, get_run_logger, task
+from prefect import Task, flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
@@ -97,7 +97,7 @@ class BatchJobs:
 
 
 @task(cache_policy=NO_CACHE)
-def extract_batches(jobs: BatchJobs, claims: Claims, use_cache: bool) -> dict[int, StagedBatch]:
+def extract_batches(claims: Claims, jobs: BatchJobs, use_cache: bool) -> dict[int, StagedBatch]:
     """Take extract batches one after another (claims) and stage each: extract, enrich, validate, spill; each kept in the batch cache."""
     cache = incremental.BatchCache(settings.STATE_DIR) if use_cache else None
     staged = {}
@@ -190,8 +190,7 @@ def extract_stage(snapshots: list[Snapshot], batch_size: int, use_cache: bool, b
     if todo:
         jobs = BatchJobs([BatchJob(batches[number], currents[number], directories[number], keys[number]) for number in todo])
         claims = Claims(tables.claims_dir(build_dir, "extract"), len(todo))
-        futures = [extract_batches.submit(jobs, claims, use_cache) for _ in range(min(workers, len(todo)))]
-        for number, batch in zip(todo, claims.gather([future.result() for future in futures])):
+        for number, batch in zip(todo, _on_every_worker(extract_batches, claims, workers, jobs, use_cache)):
             staged[number] = batch
     return Extracted(
         batches=staged,
@@ -202,7 +201,7 @@ def extract_stage(snapshots: list[Snapshot], batch_size: int, use_cache: bool, b
 
 
 @task(cache_policy=NO_CACHE)
-def papers_parts(parts: list[range], claims: Claims, batch_dirs: list[Path], build_dir: Path) -> dict[int, StagedPapers]:
+def papers_parts(claims: Claims, parts: list[range], batch_dirs: list[Path], build_dir: Path) -> dict[int, StagedPapers]:
     """Take ranges of paper_id buckets one after another (claims) and choose and render the `papers` rows of each."""
     from flows import tables
 
@@ -211,6 +210,12 @@ def papers_parts(parts: list[range], claims: Claims, batch_dirs: list[Path], bui
     # heap it freed back first (~0.25 GB at 50,000 profiles), once, not after every part.
     memory.release_freed_memory()
     return staged
+
+
+def _on_every_worker(stage_task: Task, claims: Claims, workers: int, *arguments: object) -> list:
+    """Run `stage_task(claims, *arguments)` as one task per worker (no more tasks than pieces); the pieces' results in order."""
+    futures = [stage_task.submit(claims, *arguments) for _ in range(min(workers, claims.count))]
+    return claims.gather([future.result() for future in futures])
 
 
 @task(cache_policy=NO_CACHE)
@@ -238,8 +243,7 @@ def build_stage(batches: list[StagedBatch], build_dir: Path, workers: int) -> Bu
     batch_dirs = [batch.directory for batch in batches]
     ranges = tables.paper_parts()
     claims = Claims(tables.claims_dir(build_dir, "papers"), len(ranges))
-    futures = [papers_parts.submit(ranges, claims, batch_dirs, build_dir) for _ in range(min(workers, len(ranges)))]
-    parts = claims.gather([future.result() for future in futures])
+    parts = _on_every_worker(papers_parts, claims, workers, ranges, batch_dirs, build_dir)
     # quote: Prefect would otherwise walk every header frame of every batch looking for futures.
     return assemble_stage(quote(batches), quote(parts), build_dir)
 
