@@ -1,4 +1,4 @@
-"""Prefect's own cost: a one-task flow on the same embedded API and task runner as `python -m flows run`."""
+"""Prefect's own cost: a one-task flow on the same API (prefect_api) and task runner as `python -m flows run`."""
 
 from __future__ import annotations
 
@@ -8,25 +8,24 @@ from flows import settings
 
 settings.apply_prefect_env_defaults()
 
-from prefect import flow, task  # noqa: E402  (Prefect reads its settings from the environment on import)
-from prefect.cache_policies import NO_CACHE  # noqa: E402
-
-
-@task(cache_policy=NO_CACHE)
-def one_task() -> int:
-    return 1
-
-
-@flow(name="paper-profiles-prefect-floor")
-def prefect_floor() -> int:
-    return one_task()
-
 
 def main() -> int:
-    from flows.__main__ import build_parser, _task_runner
+    from flows.__main__ import _task_runner, build_parser, prefect_api
 
-    runner = _task_runner(build_parser().parse_args(["run"]))
-    print(prefect_floor.with_options(task_runner=runner)())
+    # As a run does: the server starts before this process imports Prefect (prefect_api).
+    with prefect_api():
+        from prefect import flow, task
+        from prefect.cache_policies import NO_CACHE
+
+        @task(cache_policy=NO_CACHE)
+        def one_task() -> int:
+            return 1
+
+        @flow(name="paper-profiles-prefect-floor")
+        def prefect_floor() -> int:
+            return one_task()
+
+        print(prefect_floor.with_options(task_runner=_task_runner(build_parser().parse_args(["run"])))())
     return 0
 
 

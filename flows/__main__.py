@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
+import contextlib
 import datetime as dt
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from flows import memory, settings
@@ -16,6 +16,8 @@ EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_GATE_REFUSED = 3
 EXIT_LOCKED = 4
+# How long a run waits, at its end, for Prefect to send its last logs and events to the run's own server.
+SEND_TIMEOUT_SECONDS = 10
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,11 +74,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from flows.local_server import ServerStartError
+
+    try:
+        with prefect_api(while_starting=_load_build_modules):
+            return _run_flow(args)
+    except ServerStartError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_PROBLEMS
+
+
+def _run_flow(args: argparse.Namespace) -> int:
     from flows import pipeline
     from flows.errors import AccountingError, PublishGateError, TableValidationError
     from flows.lock import RunLockedError
 
-    flow = pipeline.refresh.with_options(task_runner=_task_runner(args, while_server_starts=_load_build_modules))
+    flow = pipeline.refresh.with_options(task_runner=_task_runner(args))
     try:
         summary = flow(
             raw_dir=str(args.raw_dir),
@@ -104,8 +117,8 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if problems else EXIT_OK
 
 
-def _task_runner(args: argparse.Namespace, while_server_starts: Callable[[], None] = lambda: None):
-    """The task runner `args` ask for; `while_server_starts` runs while an embedded Prefect server starts."""
+def _task_runner(args: argparse.Namespace):
+    """The task runner `args` ask for."""
     if args.runner == "dask":
         from prefect_dask import DaskTaskRunner
 
@@ -117,37 +130,70 @@ def _task_runner(args: argparse.Namespace, while_server_starts: Callable[[], Non
     from flows.pipeline import prepare_pool_worker
 
     # Processes, not threads: parsing and enrichment are pure Python, so threads share one core (GIL).
-    _share_embedded_server(while_server_starts)
     return ProcessPoolTaskRunner(max_workers=args.workers, initializer=prepare_pool_worker)
 
 
-def _share_embedded_server(while_starting: Callable[[], None]) -> None:
-    """Start Prefect's embedded API now and give its address to the pool's worker processes.
+@contextlib.contextmanager
+def prefect_api(while_starting: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Run the block against Prefect's API: the one configured, else a local server started before this process imports Prefect.
 
-    A spawned worker that finds no PREFECT_API_URL starts an embedded server of its own (~8 s and
-    ~200 MB each); this process reuses the one started here (Prefect keeps one per process). The
-    server takes ~3 s to answer, and this process would only wait for it: it runs
-    `while_starting` meanwhile, on the other core.
+    Left to itself, Prefect starts an embedded server on first use: it imports the server's own
+    modules into this process (~1.6 s) and then waits ~3 s for the server to answer. This
+    starts the same server (`prefect server start`, no services, no UI) at once, as its own
+    process; this process meanwhile imports Prefect, and runs `while_starting` (only then) on
+    the other core. The pool's workers, spawned later, find the server in PREFECT_API_URL. The server is
+    stopped when the block ends.
     """
-    from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import PREFECT_API_URL
+    from flows.local_server import launch_local_server, stop_local_server, wait_until_healthy
 
-    if PREFECT_API_URL.value():
-        return
-    server = SubprocessASGIServer()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefect-server-start") as pool:
-        started = pool.submit(server.start)
+    configured_in_environment = bool(os.environ.get("PREFECT_API_URL"))
+    server = None if configured_in_environment else launch_local_server(Path(os.environ["PREFECT_HOME"]), ("--no-services", "--no-ui"))
+    try:
+        from prefect.context import refresh_global_settings_context
+        from prefect.settings import PREFECT_API_URL
+
+        if server is not None and PREFECT_API_URL.value():  # an API set in a Prefect profile: use it
+            stop_local_server(server)
+            server = None
+        if server is None:
+            yield
+            return
         while_starting()
-        started.result()
-    os.environ["PREFECT_API_URL"] = server.api_url
+        wait_until_healthy(server)
+        # In the environment for the pool's workers, and in Prefect's process-wide settings for
+        # every thread of this one (a settings context would reach this thread only).
+        os.environ["PREFECT_API_URL"] = server.api_url
+        refresh_global_settings_context()
+        try:
+            yield
+        finally:
+            _send_pending_logs_and_events()
+            del os.environ["PREFECT_API_URL"]
+            refresh_global_settings_context()
+    finally:
+        if server is not None:
+            stop_local_server(server)
+
+
+def _send_pending_logs_and_events() -> None:
+    """Wait until Prefect's log and event workers have sent what they hold, before the server they send to stops.
+
+    Prefect's own test server does the same before it stops; otherwise the workers would send at
+    interpreter exit, to a server gone (or, the URL unset again, start an embedded one).
+    """
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=SEND_TIMEOUT_SECONDS, at_exit=False)
+    EventsWorker.drain_all(timeout=SEND_TIMEOUT_SECONDS, at_exit=False)
 
 
 def _load_build_modules() -> None:
     """Import the table-building modules (pandas, pyarrow, pandera, jinja2, matplotlib), let pandera load its backends, and set them aside from the garbage collector.
 
-    ~1.5 CPU-seconds a build would otherwise spend later, with the pool's workers waiting or
+    ~1.2 CPU-seconds a build would otherwise spend later, with the pool's workers waiting or
     the main process alone: its first validation alone loads pandera's backends (~0.4 s). They
-    end before the server answers, so a refresh with nothing new takes no longer for them.
+    end before the server answers (prefect_api), so a refresh with nothing new takes no longer for them.
     """
     from flows.pipeline import load_table_modules
 

@@ -18,7 +18,7 @@ from contextlib import closing
 from functools import lru_cache
 from pathlib import Path
 
-from flows.serve import start_local_server, stop_local_server
+from flows.local_server import start_local_server, stop_local_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The first start of a fresh home migrates its database (~20 s; longer on a busy machine).

@@ -1,6 +1,6 @@
-"""No network at build time: `python -m flows run`, Prefect's embedded server included, connects to nothing but loopback.
+"""No network at build time: `python -m flows run`, the Prefect server it starts included, connects to nothing but loopback.
 
-Every process of the run (the CLI, its pool workers, the embedded server) loads a `sitecustomize`
+Every process of the run (the CLI, its pool workers, its Prefect server) loads a `sitecustomize`
 that installs an audit hook: a connect, send or name lookup aimed anywhere but 127.0.0.1, ::1 or
 localhost is refused and written to a log. The build must succeed with an empty log; a control
 run shows the hook does catch an outbound attempt.
@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from conftest import REPO_ROOT, SEED_PROFILE
+from flows.local_server import SERVER_LOG_NAME
 from flows.package import verify_release
 from prefect_server import migrated_home
 
@@ -61,7 +62,8 @@ def test_the_build_makes_no_outbound_connection(tmp_path: Path):
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "Starting temporary server" in run.stdout + run.stderr  # the embedded server ran under the hook too
+    home = Path(env["PREFECT_HOME"])
+    assert "prefect config set PREFECT_API_URL" in (home / SERVER_LOG_NAME).read_text("utf-8")  # the run's own server ran under the hook too
     assert not log.exists(), f"outbound network attempts:\n{log.read_text()}"
     assert verify_release(output / "latest") == []
 
@@ -94,5 +96,5 @@ def _guarded_env(tmp_path: Path) -> tuple[dict[str, str], Path]:
         "PAPER_PROFILES_STATE_DIR": str(tmp_path / "state"),
         "PREFECT_HOME": str(migrated_home(tmp_path / "state" / "prefect")),  # skip the ~20 s first migration
     }
-    env.pop("PREFECT_API_URL", None)  # the default: Prefect's embedded server, started by the run itself
+    env.pop("PREFECT_API_URL", None)  # the default: a local server, started by the run itself
     return env, log

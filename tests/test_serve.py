@@ -21,7 +21,7 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
 from prefect.client.schemas.objects import FlowRun
 
-from flows import serve
+from flows import local_server, serve
 from flows.__main__ import build_parser
 from flows.pipeline import refresh
 from flows.synth import write_profiles
@@ -57,7 +57,7 @@ def test_serve_schedules_the_refresh_on_a_local_server_and_runs_it(tmp_path: Pat
     try:
         server_pid = int(_wait_for_line(log_path, serving, rf"{serve.SERVER_LINE_PREFIX}pid (\d+)"))
         api_url = _wait_for_line(log_path, serving, rf"{serve.API_URL_LINE_PREFIX}(\S+)")
-        assert api_url.startswith(f"http://{serve.SERVER_HOST}:")
+        assert api_url.startswith(f"http://{local_server.SERVER_HOST}:")
         assert (state_dir / serve.SERVER_DIRNAME / "prefect.db").exists()  # the server's database is in the state folder
 
         deployment = asyncio.run(_wait_for_deployment(api_url, f"{refresh.name}/{serve.DEPLOYMENT_NAME}"))
@@ -80,7 +80,7 @@ def test_serve_schedules_the_refresh_on_a_local_server_and_runs_it(tmp_path: Pat
         serving.send_signal(signal.SIGINT)  # Ctrl-C
         assert serving.wait(STOP_TIMEOUT_SECONDS) == serve.EXIT_OK
         assert not _is_running(server_pid), "Ctrl-C left the Prefect server running"
-        assert not serve.is_healthy(api_url)
+        assert not local_server.is_healthy(api_url)
     finally:
         if serving.poll() is None:
             serving.kill()
@@ -93,7 +93,7 @@ def test_prefect_yaml_deploys_the_same_schedule_to_a_process_work_pool(tmp_path:
     config = yaml.safe_load((REPO_ROOT / "prefect.yaml").read_text("utf-8"))
     [entry] = config["deployments"]
     serve_defaults = build_parser().parse_args(["serve"])
-    server = serve.start_local_server(tmp_path / "prefect-server")
+    server = local_server.start_local_server(tmp_path / "prefect-server")
     try:
         asyncio.run(_create_process_pool(server.api_url, entry["work_pool"]["name"]))
         environment = {**os.environ, "PREFECT_API_URL": server.api_url, "PREFECT_HOME": str(tmp_path / "prefect-client")}
@@ -111,8 +111,8 @@ def test_prefect_yaml_deploys_the_same_schedule_to_a_process_work_pool(tmp_path:
         # The process worker runs the flow in the repository that `prefect deploy` was run from.
         assert deployment.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": str(REPO_ROOT)}}]
     finally:
-        serve.stop_local_server(server)
-    assert not serve.is_healthy(server.api_url)
+        local_server.stop_local_server(server)
+    assert not local_server.is_healthy(server.api_url)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,114 @@
+"""A local Prefect API server in a process of its own, on 127.0.0.1 and a free port.
+
+`python -m flows serve` starts one for its deployment when no API is configured, and
+`python -m flows run` one for its flow run (flows/__main__.py: prefect_api).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVER_HOST = "127.0.0.1"
+SERVER_LOG_NAME = "server.log"
+# The first start of a server migrates a fresh database: ~8-20 s here, more on a slow disk.
+SERVER_STARTUP_TIMEOUT_SECONDS = 180.0
+SERVER_STOP_TIMEOUT_SECONDS = 30.0
+# A started server answers after ~2.5 s; a run waits for it, so it looks often.
+HEALTH_POLL_SECONDS = 0.05
+# Telemetry off for the server process too, whatever the environment says.
+SERVER_ENV = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+
+
+class ServerStartError(RuntimeError):
+    """The local Prefect server exited or did not answer /api/health in time."""
+
+
+@dataclass(frozen=True)
+class LocalServer:
+    """A `prefect server` process this run started, and where it answers."""
+
+    process: subprocess.Popen
+    api_url: str
+    log_path: Path
+
+
+def start_local_server(home: Path, timeout: float = SERVER_STARTUP_TIMEOUT_SECONDS, extra_args: tuple[str, ...] = ()) -> LocalServer:
+    """Start `prefect server` (launch_local_server) and return once it is healthy."""
+    server = launch_local_server(home, extra_args)
+    try:
+        wait_until_healthy(server, timeout)
+    except BaseException:
+        stop_local_server(server)
+        raise
+    return server
+
+
+def launch_local_server(home: Path, extra_args: tuple[str, ...] = ()) -> LocalServer:
+    """Start `prefect server` on 127.0.0.1 and a free port, its database in `home`, and return at once.
+
+    `extra_args` go to `prefect server start` (a run and the tests pass `--no-services --no-ui`).
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    log_path = home / SERVER_LOG_NAME
+    environment = {**os.environ, **SERVER_ENV, "PREFECT_HOME": str(home)}
+    environment.pop("PREFECT_API_URL", None)
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", SERVER_HOST, "--port", str(port), "--analytics-off", *extra_args]
+    with log_path.open("ab") as log:
+        # A session of its own: a terminal's Ctrl-C reaches only us, and we stop the server after the runner.
+        process = subprocess.Popen(
+            command, env=environment, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    return LocalServer(process=process, api_url=f"http://{SERVER_HOST}:{port}/api", log_path=log_path)
+
+
+def wait_until_healthy(server: LocalServer, timeout: float = SERVER_STARTUP_TIMEOUT_SECONDS) -> None:
+    """Return once the server answers /api/health; raise ServerStartError if it exits or takes longer than `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not is_healthy(server.api_url):
+        if server.process.poll() is not None:
+            raise ServerStartError(f"prefect server exited with code {server.process.returncode}; see {server.log_path}")
+        if time.monotonic() > deadline:
+            raise ServerStartError(f"prefect server did not answer {server.api_url}/health within {timeout:.0f} s; see {server.log_path}")
+        time.sleep(HEALTH_POLL_SECONDS)
+
+
+def stop_local_server(server: LocalServer) -> None:
+    """Stop the server process (and anything it spawned); kill it if it does not stop in time."""
+    if server.process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.process.pid, signal.SIGTERM)
+    try:
+        server.process.wait(SERVER_STOP_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.process.pid, signal.SIGKILL)
+        server.process.wait()
+
+
+def is_healthy(api_url: str) -> bool:
+    """True when the Prefect API at `api_url` answers /health."""
+    # No proxy: the server is on this machine, whatever proxy the environment names.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"{api_url}/health", timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((SERVER_HOST, 0))
+        return probe.getsockname()[1]
