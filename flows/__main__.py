@@ -161,14 +161,21 @@ def prefect_api(while_starting: Callable[[], None] = lambda: None) -> Iterator[N
         while_starting()
         wait_until_healthy(server)
         # In the environment for the pool's workers, and in Prefect's process-wide settings for
-        # every thread of this one (a settings context would reach this thread only).
-        os.environ["PREFECT_API_URL"] = server.api_url
+        # every thread of this one (a settings context would reach this thread only). No UI
+        # address: the server has none, and stops with the run ("View at" would be a dead link).
+        pointed_at_server = {"PREFECT_API_URL": server.api_url, "PREFECT_UI_URL": ""}
+        before = {name: os.environ.get(name) for name in pointed_at_server}
+        os.environ.update(pointed_at_server)
         refresh_global_settings_context()
         try:
             yield
         finally:
             _send_pending_logs_and_events()
-            del os.environ["PREFECT_API_URL"]
+            for name, value in before.items():
+                if value is None:
+                    del os.environ[name]
+                else:
+                    os.environ[name] = value
             refresh_global_settings_context()
     finally:
         if server is not None:

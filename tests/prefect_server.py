@@ -30,6 +30,11 @@ def server_url() -> str:
     return _server()[0]
 
 
+def server_home() -> Path:
+    """The Prefect home of the session's server (its database is `prefect.db` there)."""
+    return _server()[1]
+
+
 def migrated_home(target: Path) -> Path:
     """A Prefect home whose database is already migrated (a consistent copy of the server's), for an embedded server."""
     target.mkdir(parents=True, exist_ok=True)

@@ -1,20 +1,22 @@
 """A run's own Prefect API (flows/__main__.py: prefect_api): started before Prefect is imported, used, stopped.
 
 Each test runs `python -m flows run` on the seed profile with no PREFECT_API_URL in its
-environment, and reads which API the flow run used from its "View at" line.
+environment, then looks for its flow run in the databases of the servers it could have used.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 from conftest import REPO_ROOT, SEED_PROFILE
 from flows import local_server
-from prefect_server import migrated_home, server_url
+from prefect_server import migrated_home, server_home, server_url
 
 RUN_TIMEOUT_SECONDS = 600
 PREFECT_OWN_SERVER_LINE = "Starting temporary server"
@@ -22,25 +24,27 @@ PREFECT_OWN_SERVER_LINE = "Starting temporary server"
 
 def test_a_run_with_no_api_configured_starts_a_server_of_its_own_and_stops_it(tmp_path: Path) -> None:
     home = migrated_home(tmp_path / "prefect")
-    run = _run(tmp_path, home)
+    raw, output = _run(tmp_path, home)
 
-    api_url = _api_used(run) + "/api"
-    assert api_url != server_url()
-    assert f"PREFECT_API_URL={api_url}" in (home / local_server.SERVER_LOG_NAME).read_text("utf-8")  # its own `prefect server`
-    assert PREFECT_OWN_SERVER_LINE not in run  # Prefect never started its embedded one, not even at exit
+    [api_url] = re.findall(r"PREFECT_API_URL=(\S+)", (home / local_server.SERVER_LOG_NAME).read_text("utf-8"))  # `prefect server start` said where
+    assert _flow_runs_of(raw, home) == 1  # recorded by the run's own server, in the run's Prefect home
+    assert _flow_runs_of(raw, server_home()) == 0
     assert not local_server.is_healthy(api_url)  # stopped with the run
+    assert PREFECT_OWN_SERVER_LINE not in output  # Prefect never started its embedded server, not even at exit
+    assert "View at" not in output  # no link to a UI the server does not serve
 
 
 def test_a_run_uses_the_api_its_prefect_profile_names(tmp_path: Path) -> None:
     home = migrated_home(tmp_path / "prefect")
     (home / "profiles.toml").write_text(f'active = "shared"\n\n[profiles.shared]\nPREFECT_API_URL = "{server_url()}"\n', "utf-8")
-    run = _run(tmp_path, home)
+    raw, output = _run(tmp_path, home)
 
-    assert _api_used(run) + "/api" == server_url()
-    assert PREFECT_OWN_SERVER_LINE not in run
+    assert _flow_runs_of(raw, server_home()) == 1
+    assert _flow_runs_of(raw, home) == 0
+    assert PREFECT_OWN_SERVER_LINE not in output
 
 
-def _run(tmp_path: Path, home: Path) -> str:
+def _run(tmp_path: Path, home: Path) -> tuple[Path, str]:
     raw = tmp_path / "raw"
     (raw / "inbox").mkdir(parents=True)
     (raw / "inbox" / "zhi-hong-deng-2026-11-26.txt").write_bytes(SEED_PROFILE.read_bytes())
@@ -53,11 +57,11 @@ def _run(tmp_path: Path, home: Path) -> str:
     )
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-3000:]
-    return output
+    return raw, output
 
 
-def _api_used(output: str) -> str:
-    """The server the flow run was recorded on: Prefect logs its address when the run begins."""
-    match = re.search(r"View at (http://127\.0\.0\.1:\d+)/runs/flow-run/", output)
-    assert match, output[-3000:]
-    return match[1]
+def _flow_runs_of(raw: Path, home: Path) -> int:
+    """Flow runs that a Prefect server with this home recorded for a refresh of `raw`."""
+    with closing(sqlite3.connect(home / "prefect.db")) as database:
+        [(count,)] = database.execute("SELECT count(*) FROM flow_run WHERE parameters LIKE ?", (f"%{raw}%",))
+    return count
