@@ -138,18 +138,16 @@ def prefect_api(while_starting: Callable[[], None] = lambda: None) -> Iterator[N
     """Run the block against Prefect's API: the one configured, else a local server started before this process imports Prefect.
 
     Left to itself, Prefect starts an embedded server on first use: it imports the server's own
-    modules into this process (~1.6 s) and then waits ~3 s for the server to answer. This
-    starts the same server (`prefect server start`, no services, no UI) at once, as its own
-    process; this process meanwhile imports Prefect, and runs `while_starting` (only then) on
-    the other core. The pool's workers, spawned later, find the server in PREFECT_API_URL. The server is
-    stopped when the block ends.
+    modules into this process (~1.6 s), then waits ~3 s for the server to answer. This starts
+    the same kind of server (`prefect server start` with the embedded server's services, no UI)
+    at once, in a process of its own; meanwhile this process imports Prefect and, if it started
+    the server, runs `while_starting` on the other core. The server stops when the block ends.
     """
-    from flows.local_server import launch_local_server, stop_local_server, wait_until_healthy
+    from flows.local_server import EMBEDDED_SERVICES_ENV, launch_local_server, stop_local_server, wait_until_healthy
 
-    configured_in_environment = bool(os.environ.get("PREFECT_API_URL"))
-    server = None if configured_in_environment else launch_local_server(Path(os.environ["PREFECT_HOME"]), ("--no-services", "--no-ui"))
+    configured = bool(os.environ.get("PREFECT_API_URL"))
+    server = None if configured else launch_local_server(Path(os.environ["PREFECT_HOME"]), ("--no-ui",), EMBEDDED_SERVICES_ENV)
     try:
-        from prefect.context import refresh_global_settings_context
         from prefect.settings import PREFECT_API_URL
 
         if server is not None and PREFECT_API_URL.value():  # an API set in a Prefect profile: use it
@@ -157,29 +155,40 @@ def prefect_api(while_starting: Callable[[], None] = lambda: None) -> Iterator[N
             server = None
         if server is None:
             yield
-            return
-        while_starting()
-        wait_until_healthy(server)
-        # In the environment for the pool's workers, and in Prefect's process-wide settings for
-        # every thread of this one (a settings context would reach this thread only). No UI
-        # address: the server has none, and stops with the run ("View at" would be a dead link).
-        pointed_at_server = {"PREFECT_API_URL": server.api_url, "PREFECT_UI_URL": ""}
-        before = {name: os.environ.get(name) for name in pointed_at_server}
-        os.environ.update(pointed_at_server)
-        refresh_global_settings_context()
-        try:
-            yield
-        finally:
-            _send_pending_logs_and_events()
-            for name, value in before.items():
-                if value is None:
-                    del os.environ[name]
-                else:
-                    os.environ[name] = value
-            refresh_global_settings_context()
+        else:
+            while_starting()
+            wait_until_healthy(server)
+            with _pointed_at(server.api_url):
+                yield
     finally:
         if server is not None:
             stop_local_server(server)
+
+
+@contextlib.contextmanager
+def _pointed_at(api_url: str) -> Iterator[None]:
+    """Point this process and the processes it starts at `api_url` for the block, then send what Prefect still holds for it.
+
+    The environment is for the pool's workers; Prefect's process-wide settings are for every
+    thread of this process (a settings context would reach this thread only). No UI address:
+    the server serves none and stops with the run, so "View at" would be a dead link.
+    """
+    from prefect.context import refresh_global_settings_context
+
+    pointed = {"PREFECT_API_URL": api_url, "PREFECT_UI_URL": ""}
+    before = {name: os.environ.get(name) for name in pointed}
+    os.environ.update(pointed)
+    refresh_global_settings_context()
+    try:
+        yield
+    finally:
+        _send_pending_logs_and_events()
+        for name, value in before.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
+        refresh_global_settings_context()
 
 
 def _send_pending_logs_and_events() -> None:
@@ -200,7 +209,8 @@ def _load_build_modules() -> None:
 
     ~1.2 CPU-seconds a build would otherwise spend later, with the pool's workers waiting or
     the main process alone: its first validation alone loads pandera's backends (~0.4 s). They
-    end before the server answers (prefect_api), so a refresh with nothing new takes no longer for them.
+    end before the server answers (prefect_api), so a refresh with nothing new takes no longer
+    for them.
     """
     from flows.pipeline import load_table_modules
 

@@ -27,6 +27,11 @@ SERVER_STOP_TIMEOUT_SECONDS = 30.0
 HEALTH_POLL_SECONDS = 0.05
 # Telemetry off for the server process too, whatever the environment says.
 SERVER_ENV = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+# The services of Prefect's own embedded server, and only those: the task run recorder and the
+# event persister among them (`--no-services` records no task run), no scheduler. Prefect sets
+# this variable for the embedded server it starts (prefect.server.api.server.SubprocessASGIServer);
+# a Prefect that ignored it would run every service, still recording task runs.
+EMBEDDED_SERVICES_ENV = {"PREFECT__SERVER_EPHEMERAL": "1"}
 
 
 class ServerStartError(RuntimeError):
@@ -53,15 +58,16 @@ def start_local_server(home: Path, timeout: float = SERVER_STARTUP_TIMEOUT_SECON
     return server
 
 
-def launch_local_server(home: Path, extra_args: tuple[str, ...] = ()) -> LocalServer:
+def launch_local_server(home: Path, extra_args: tuple[str, ...] = (), extra_env: dict[str, str] | None = None) -> LocalServer:
     """Start `prefect server` on 127.0.0.1 and a free port, its database in `home`, and return at once.
 
-    `extra_args` go to `prefect server start` (a run and the tests pass `--no-services --no-ui`).
+    `extra_args` go to `prefect server start` (the tests pass `--no-services --no-ui`), and
+    `extra_env` to its environment.
     """
     home.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     log_path = home / SERVER_LOG_NAME
-    environment = {**os.environ, **SERVER_ENV, "PREFECT_HOME": str(home)}
+    environment = {**os.environ, **SERVER_ENV, **(extra_env or {}), "PREFECT_HOME": str(home)}
     environment.pop("PREFECT_API_URL", None)
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", SERVER_HOST, "--port", str(port), "--analytics-off", *extra_args]
     with log_path.open("ab") as log:

@@ -28,6 +28,7 @@ def test_a_run_with_no_api_configured_starts_a_server_of_its_own_and_stops_it(tm
 
     [api_url] = re.findall(r"PREFECT_API_URL=(\S+)", (home / local_server.SERVER_LOG_NAME).read_text("utf-8"))  # `prefect server start` said where
     assert _flow_runs_of(raw, home) == 1  # recorded by the run's own server, in the run's Prefect home
+    assert {"extract_batches", "papers_parts", "publish_stage"} <= _task_names_of(raw, home)  # its task runs too
     assert _flow_runs_of(raw, server_home()) == 0
     assert not local_server.is_healthy(api_url)  # stopped with the run
     assert PREFECT_OWN_SERVER_LINE not in output  # Prefect never started its embedded server, not even at exit
@@ -58,6 +59,16 @@ def _run(tmp_path: Path, home: Path) -> tuple[Path, str]:
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-3000:]
     return raw, output
+
+
+def _task_names_of(raw: Path, home: Path) -> set[str]:
+    """The tasks whose runs a Prefect server with this home recorded for a refresh of `raw`."""
+    with closing(sqlite3.connect(home / "prefect.db")) as database:
+        rows = database.execute(
+            "SELECT task_run.name FROM task_run JOIN flow_run ON task_run.flow_run_id = flow_run.id WHERE flow_run.parameters LIKE ?",
+            (f"%{raw}%",),
+        ).fetchall()
+    return {name.rpartition("-")[0] for (name,) in rows}
 
 
 def _flow_runs_of(raw: Path, home: Path) -> int:
