@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 # Must happen before anything imports flows (which reads these) or prefect.
 _SESSION_STATE = Path(tempfile.mkdtemp(prefix="paper-profiles-test-state-"))
+# Removed at exit, after the Prefect servers the session started have stopped (atexit runs the
+# handlers registered later first).
+atexit.register(shutil.rmtree, _SESSION_STATE, ignore_errors=True)
 os.environ["PAPER_PROFILES_STATE_DIR"] = str(_SESSION_STATE)
 os.environ["PREFECT_HOME"] = str(_SESSION_STATE / "prefect")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -46,6 +47,7 @@ def migrated_home(target: Path) -> Path:
 @lru_cache(maxsize=1)
 def _server() -> tuple[str, Path]:
     home = Path(tempfile.mkdtemp(prefix="paper-profiles-test-prefect-server-"))
+    atexit.register(shutil.rmtree, home, ignore_errors=True)  # after the server stops (registered below, so run first)
     # The tests need the API only: no scheduler services, no UI.
     server = start_local_server(home, timeout=STARTUP_TIMEOUT_SECONDS, extra_args=("--no-services", "--no-ui"))
     atexit.register(stop_local_server, server)
