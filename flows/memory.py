@@ -49,7 +49,7 @@ def exit_without_collecting() -> None:
     while the interpreter shuts down pass over them. They walked every object pandas, pyarrow,
     pandera and Prefect made (~0.4-0.6 s a process, measured with `python -c "import
     flows.publish, flows.site"`), to free memory the operating system frees anyway. Files are
-    closed and the atexit handlers registered later (the embedded Prefect server's stop among
-    them) run first, as atexit calls them last-in first-out.
+    closed and the atexit handlers registered later (Prefect's among them) run first, as atexit
+    calls them last-in first-out.
     """
     atexit.register(keep_loaded_from_collections)

@@ -35,7 +35,7 @@ DATASET_DESCRIPTION = (
 DATASET_LICENSE = "CC-BY-4.0"
 
 # Prefect reads its settings when it is first imported, so these must be in the environment
-# before any module imports prefect. The analytics heartbeat of the embedded server raises
+# before any module imports prefect. The analytics heartbeat of a local Prefect server raises
 # "database is locked" on this machine, and the first start migrates a fresh database (~20 s).
 PREFECT_ENV_DEFAULTS = {
     "PREFECT_HOME": str(STATE_DIR / "prefect"),
