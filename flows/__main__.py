@@ -146,7 +146,9 @@ def prefect_api(while_starting: Callable[[], None] = lambda: None) -> Iterator[N
     from flows.local_server import EMBEDDED_SERVICES_ENV, launch_local_server, stop_local_server, wait_until_healthy
 
     configured = bool(os.environ.get("PREFECT_API_URL"))
-    server = None if configured else launch_local_server(Path(os.environ["PREFECT_HOME"]), ("--no-ui",), EMBEDDED_SERVICES_ENV)
+    server = None if configured else launch_local_server(
+        Path(os.environ["PREFECT_HOME"]), ("--no-ui",), EMBEDDED_SERVICES_ENV, with_this_process=True
+    )
     try:
         from prefect.settings import PREFECT_API_URL
 

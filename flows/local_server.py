@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +47,7 @@ class LocalServer:
     process: subprocess.Popen
     api_url: str
     log_path: Path
+    own_session: bool = True  # its own process group (stopped with killpg), or this process's
 
 
 def start_local_server(home: Path, timeout: float = SERVER_STARTUP_TIMEOUT_SECONDS, extra_args: tuple[str, ...] = ()) -> LocalServer:
@@ -58,11 +61,16 @@ def start_local_server(home: Path, timeout: float = SERVER_STARTUP_TIMEOUT_SECON
     return server
 
 
-def launch_local_server(home: Path, extra_args: tuple[str, ...] = (), extra_env: dict[str, str] | None = None) -> LocalServer:
+def launch_local_server(
+    home: Path, extra_args: tuple[str, ...] = (), extra_env: dict[str, str] | None = None, with_this_process: bool = False
+) -> LocalServer:
     """Start `prefect server` on 127.0.0.1 and a free port, its database in `home`, and return at once.
 
     `extra_args` go to `prefect server start` (the tests pass `--no-services --no-ui`), and
-    `extra_env` to its environment.
+    `extra_env` to its environment. The server runs in a session of its own, so that a
+    terminal's Ctrl-C reaches only this process, which stops the server after what uses it;
+    `with_this_process` keeps it in this process's group instead, and has it terminated if this
+    process dies, even killed (Linux): a run's server must not outlive the run.
     """
     home.mkdir(parents=True, exist_ok=True)
     port = _free_port()
@@ -71,11 +79,11 @@ def launch_local_server(home: Path, extra_args: tuple[str, ...] = (), extra_env:
     environment.pop("PREFECT_API_URL", None)
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", SERVER_HOST, "--port", str(port), "--analytics-off", *extra_args]
     with log_path.open("ab") as log:
-        # A session of its own: a terminal's Ctrl-C reaches only us, and we stop the server after the runner.
         process = subprocess.Popen(
-            command, env=environment, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, env=environment, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=not with_this_process, preexec_fn=_terminated_with_this_process() if with_this_process else None,
         )
-    return LocalServer(process=process, api_url=f"http://{SERVER_HOST}:{port}/api", log_path=log_path)
+    return LocalServer(process=process, api_url=f"http://{SERVER_HOST}:{port}/api", log_path=log_path, own_session=not with_this_process)
 
 
 def wait_until_healthy(server: LocalServer, timeout: float = SERVER_STARTUP_TIMEOUT_SECONDS) -> None:
@@ -93,14 +101,20 @@ def stop_local_server(server: LocalServer) -> None:
     """Stop the server process (and anything it spawned); kill it if it does not stop in time."""
     if server.process.poll() is not None:
         return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(server.process.pid, signal.SIGTERM)
+    _signal(server, signal.SIGTERM)
     try:
         server.process.wait(SERVER_STOP_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.process.pid, signal.SIGKILL)
+        _signal(server, signal.SIGKILL)
         server.process.wait()
+
+
+def _signal(server: LocalServer, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        if server.own_session:
+            os.killpg(server.process.pid, signum)
+        else:
+            server.process.send_signal(signum)
 
 
 def is_healthy(api_url: str) -> bool:
@@ -112,6 +126,30 @@ def is_healthy(api_url: str) -> bool:
             return response.status == 200
     except (urllib.error.URLError, OSError):
         return False
+
+
+# prctl(PR_SET_PDEATHSIG, ...): the kernel signals the child when the thread that started it ends.
+_PR_SET_PDEATHSIG = 1
+
+
+def _terminated_with_this_process() -> Callable[[], None] | None:
+    """A preexec_fn that has the child sent SIGTERM when this process dies; None where prctl is missing (not Linux).
+
+    prctl is looked up here, in the parent: the child, forked from a process that may run
+    threads, only calls it.
+    """
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def in_child() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return in_child
 
 
 def _free_port() -> int:

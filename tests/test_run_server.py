@@ -11,6 +11,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -26,7 +27,7 @@ def test_a_run_with_no_api_configured_starts_a_server_of_its_own_and_stops_it(tm
     home = migrated_home(tmp_path / "prefect")
     raw, output = _run(tmp_path, home)
 
-    [api_url] = re.findall(r"PREFECT_API_URL=(\S+)", (home / local_server.SERVER_LOG_NAME).read_text("utf-8"))  # `prefect server start` said where
+    api_url = _server_url_in(home)  # where `prefect server start` said it listens
     assert _flow_runs_of(raw, home) == 1  # recorded by the run's own server, in the run's Prefect home
     assert {"extract_batches", "papers_parts", "publish_stage"} <= _task_names_of(raw, home)  # its task runs too
     assert _flow_runs_of(raw, server_home()) == 0
@@ -46,19 +47,28 @@ def test_a_run_uses_the_api_its_prefect_profile_names(tmp_path: Path) -> None:
 
 
 def _run(tmp_path: Path, home: Path) -> tuple[Path, str]:
-    raw = tmp_path / "raw"
-    (raw / "inbox").mkdir(parents=True)
-    (raw / "inbox" / "zhi-hong-deng-2026-11-26.txt").write_bytes(SEED_PROFILE.read_bytes())
-    env = {**os.environ, "PAPER_PROFILES_STATE_DIR": str(tmp_path / "state"), "PREFECT_HOME": str(home)}
-    env.pop("PREFECT_API_URL", None)
-    env.pop("PREFECT_PROFILE", None)
+    raw = _seed_raw(tmp_path)
     run = subprocess.run(
         [sys.executable, "-m", "flows", "run", "--raw-dir", str(raw), "--output-dir", str(tmp_path / "output")],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS,
+        cwd=REPO_ROOT, env=_env_without_api(tmp_path, home), capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS,
     )
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-3000:]
     return raw, output
+
+
+def _seed_raw(tmp_path: Path) -> Path:
+    raw = tmp_path / "raw"
+    (raw / "inbox").mkdir(parents=True)
+    (raw / "inbox" / "zhi-hong-deng-2026-11-26.txt").write_bytes(SEED_PROFILE.read_bytes())
+    return raw
+
+
+def _env_without_api(tmp_path: Path, home: Path) -> dict[str, str]:
+    env = {**os.environ, "PAPER_PROFILES_STATE_DIR": str(tmp_path / "state"), "PREFECT_HOME": str(home)}
+    env.pop("PREFECT_API_URL", None)
+    env.pop("PREFECT_PROFILE", None)
+    return env
 
 
 def _task_names_of(raw: Path, home: Path) -> set[str]:
@@ -76,3 +86,35 @@ def _flow_runs_of(raw: Path, home: Path) -> int:
     with closing(sqlite3.connect(home / "prefect.db")) as database:
         [(count,)] = database.execute("SELECT count(*) FROM flow_run WHERE parameters LIKE ?", (f"%{raw}%",))
     return count
+
+
+def test_a_killed_run_takes_its_server_with_it(tmp_path: Path) -> None:
+    home = migrated_home(tmp_path / "prefect")
+    raw = _seed_raw(tmp_path)
+    log = tmp_path / "run.log"
+    with log.open("wb") as output:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "flows", "run", "--raw-dir", str(raw), "--output-dir", str(tmp_path / "output")],
+            cwd=REPO_ROOT, env=_env_without_api(tmp_path, home), stdout=output, stderr=subprocess.STDOUT,
+        )
+    try:
+        api_url = _wait_for(lambda: _server_url_in(home), "the run's server to say where it listens")
+        _wait_for(lambda: local_server.is_healthy(api_url), "the run's server to answer")
+    finally:
+        run.kill()  # SIGKILL: the run cannot stop its server itself
+        run.wait()
+    _wait_for(lambda: not local_server.is_healthy(api_url), "the server to stop after its run was killed")
+
+
+def _wait_for(condition, what: str, timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+    return result
+
+
+def _server_url_in(home: Path) -> str | None:
+    log = home / local_server.SERVER_LOG_NAME
+    found = re.findall(r"PREFECT_API_URL=(\S+)", log.read_text("utf-8")) if log.exists() else []
+    return found[-1] if found else None
