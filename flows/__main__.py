@@ -143,16 +143,15 @@ def prefect_api(while_starting: Callable[[], None] = lambda: None) -> Iterator[N
     at once, in a process of its own; meanwhile this process imports Prefect and, if it started
     the server, runs `while_starting` on the other core. The server stops when the block ends.
     """
-    from flows.local_server import EMBEDDED_SERVICES_ENV, launch_local_server, stop_local_server, wait_until_healthy
+    from flows.local_server import EMBEDDED_SERVICES_ENV, configured_api_url, launch_local_server, stop_local_server, wait_until_healthy
 
-    configured = bool(os.environ.get("PREFECT_API_URL"))
-    server = None if configured else launch_local_server(
+    # An API set in the environment is known before Prefect is imported; one set in a profile, only after.
+    set_in_environment = bool(os.environ.get("PREFECT_API_URL"))
+    server = None if set_in_environment else launch_local_server(
         Path(os.environ["PREFECT_HOME"]), ("--no-ui",), EMBEDDED_SERVICES_ENV, with_this_process=True
     )
     try:
-        from prefect.settings import PREFECT_API_URL
-
-        if server is not None and PREFECT_API_URL.value():  # an API set in a Prefect profile: use it
+        if server is not None and configured_api_url():  # an API set in a Prefect profile: use it
             stop_local_server(server)
             server = None
         if server is None:

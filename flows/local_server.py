@@ -50,6 +50,13 @@ class LocalServer:
     own_session: bool = True  # its own process group (stopped with killpg), or this process's
 
 
+def configured_api_url() -> str | None:
+    """The Prefect API this process is pointed at (environment or Prefect profile), if any."""
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value() or None
+
+
 def start_local_server(home: Path, timeout: float = SERVER_STARTUP_TIMEOUT_SECONDS, extra_args: tuple[str, ...] = ()) -> LocalServer:
     """Start `prefect server` (launch_local_server) and return once it is healthy."""
     server = launch_local_server(home, extra_args)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from flows import settings
-from flows.local_server import ServerStartError, start_local_server, stop_local_server
+from flows.local_server import ServerStartError, configured_api_url, start_local_server, stop_local_server
 
 DEPLOYMENT_NAME = "scheduled-refresh"
 SERVER_DIRNAME = "prefect-server"
@@ -63,13 +63,6 @@ def cron_schedule(cron: str, timezone: str):
         messages = [detail["msg"] for detail in getattr(error, "errors", lambda: [])()] or [str(error)]
         raise ValueError("; ".join(message.removeprefix("Value error, ") for message in messages)) from None
     return Cron(cron, timezone=timezone)
-
-
-def configured_api_url() -> str | None:
-    """The Prefect API this process is pointed at (environment or Prefect profile), if any."""
-    from prefect.settings import PREFECT_API_URL
-
-    return PREFECT_API_URL.value() or None
 
 
 def serve_deployment(api_url: str, schedule, raw_dir: Path, output_dir: Path) -> None:
