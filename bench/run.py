@@ -9,6 +9,7 @@ import os
 import platform
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -72,18 +73,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-rss-mb", type=int, default=int(psutil.virtual_memory().total / 2**20 * 0.6),
                         help="stop a measurement whose process tree exceeds this RSS, so the machine never swaps or OOMs (default: 60%% of memory)")
     parser.add_argument("--flow-args", default="", help="extra arguments for `python -m flows run`, e.g. '--batch-size 250'")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rounds of floor, baseline, full build and no-op refresh at N; the table shows each one's median (default: 1)")
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="paper-profiles-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     code_before = code_digest()
     try:
         measurements = run_benchmark(workdir, args.profiles, args.seed, args.memory_factor, args.flow_args.split(), args.max_rss_mb,
-                                     args.prefect_home or workdir / "prefect-home")
+                                     args.prefect_home or workdir / "prefect-home", args.repeat)
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
-    report = render_results(measurements, args.profiles, args.memory_factor, args.flow_args)
+    report = render_results(measurements, args.profiles, args.memory_factor, args.flow_args, args.repeat)
     if code_digest() != code_before:
         # The no-op refresh and the cache are keyed by the code: an edit mid-run makes them rebuild.
         report += "\n**Warning:** flows/ or schemas/ changed while the benchmark ran; the refresh figures are not valid.\n"
@@ -97,12 +102,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_benchmark(workdir: Path, profiles: int, seed: int, memory_factor: int, flow_args: list[str], max_rss_mb: int,
-                  prefect_home: Path) -> list[Measurement]:
-    """Every measurement at N (and the full build at memory_factor x N), one fresh process at a time."""
+                  prefect_home: Path, repeat: int = 1) -> list[Measurement]:
+    """Every measurement at N, `repeat` rounds of them (and the full build at memory_factor x N once), one fresh process at a time."""
     warm_prefect_home(prefect_home)
-    measurements = [measure("prefect floor", profiles, [sys.executable, str(BENCH_DIR / "prefect_floor.py")],
-                            _env(workdir / "state-floor", prefect_home), max_rss_mb)]
-    measurements += measure_scale(workdir, profiles, seed, prefect_home, flow_args, max_rss_mb, refreshes=True)
+    measurements = measure_scale(workdir, profiles, seed, prefect_home, flow_args, max_rss_mb, refreshes=True, repeat=repeat)
     if memory_factor > 1:
         measurements += measure_scale(workdir, profiles * memory_factor, seed, prefect_home, flow_args, max_rss_mb, refreshes=False)
     return measurements
@@ -116,22 +119,31 @@ def warm_prefect_home(prefect_home: Path) -> None:
     subprocess.run([sys.executable, str(BENCH_DIR / "prefect_floor.py")], env=env, check=True, capture_output=True)
 
 
-def measure_scale(workdir: Path, profiles: int, seed: int, prefect_home: Path, flow_args: list[str], max_rss_mb: int, refreshes: bool) -> list[Measurement]:
-    """Baseline and full build at one N; with `refreshes`, the no-op and incremental refreshes after it."""
+def measure_scale(workdir: Path, profiles: int, seed: int, prefect_home: Path, flow_args: list[str], max_rss_mb: int, refreshes: bool,
+                  repeat: int = 1) -> list[Measurement]:
+    """Baseline and full build at one N; with `refreshes`, rounds of the Prefect floor, baseline, full build and no-op refresh, then the incremental refresh.
+
+    Each round's full build starts from an empty output and state folder. The rounds interleave
+    the measurements, so a machine whose speed drifts (a shared virtual machine) slows each alike.
+    """
     raw_dir = prepare_raw(workdir / f"raw-{profiles}", profiles, seed)
     output_dir = workdir / f"output-{profiles}"
-    shutil.rmtree(output_dir, ignore_errors=True)
     state_dir = workdir / f"state-{profiles}"
-    shutil.rmtree(state_dir, ignore_errors=True)
     env = _env(state_dir, prefect_home)
     flow_run = [sys.executable, "-m", "flows", "run", "--raw-dir", str(raw_dir), "--output-dir", str(output_dir), *flow_args]
-    results = [
-        measure("baseline", profiles, [sys.executable, str(BENCH_DIR / "baseline.py"), str(raw_dir), str(workdir / f"baseline-{profiles}.parquet")],
-                _env(workdir / f"state-baseline-{profiles}", prefect_home), max_rss_mb),
-        measure("full build", profiles, flow_run, env, max_rss_mb, prefect_home),
-    ]
+    results = []
+    for _ in range(repeat):
+        if refreshes:
+            results.append(measure("prefect floor", profiles, [sys.executable, str(BENCH_DIR / "prefect_floor.py")],
+                                   _env(workdir / "state-floor", prefect_home), max_rss_mb))
+        shutil.rmtree(output_dir, ignore_errors=True)
+        shutil.rmtree(state_dir, ignore_errors=True)
+        results.append(measure("baseline", profiles, [sys.executable, str(BENCH_DIR / "baseline.py"), str(raw_dir), str(workdir / f"baseline-{profiles}.parquet")],
+                               _env(workdir / f"state-baseline-{profiles}", prefect_home), max_rss_mb))
+        results.append(measure("full build", profiles, flow_run, env, max_rss_mb, prefect_home))
+        if refreshes:
+            results.append(measure("no-op refresh", profiles, flow_run, env, max_rss_mb, prefect_home))
     if refreshes:
-        results.append(measure("no-op refresh", profiles, flow_run, env, max_rss_mb, prefect_home))
         add_new_capture(raw_dir, seed)
         results.append(measure("incremental refresh", profiles, [*flow_run, "--captured-date", NEW_CAPTURE_DATE.isoformat()], env, max_rss_mb, prefect_home))
     return results
@@ -202,9 +214,47 @@ def count_task_runs(prefect_home: Path) -> int | None:
     return int(row[0])
 
 
-def render_results(measurements: list[Measurement], profiles: int, memory_factor: int, flow_args: str) -> str:
-    """The results as Markdown: machine, versions, table, ratios and targets."""
-    by_name = {(m.name, m.profiles): m for m in measurements}
+@dataclass
+class Summary:
+    """The runs of one measurement at one N: median wall and CPU time, the largest memory, every run's wall time."""
+
+    name: str
+    profiles: int
+    wall_seconds: float
+    cpu_seconds: float
+    peak_tree_rss_mb: float
+    peak_process_rss_mb: float
+    walls: list[float]
+    task_runs: int | None
+    exit_text: str
+
+
+def summarize(measurements: list[Measurement]) -> list[Summary]:
+    """One Summary per measurement and N, in the order they were first run."""
+    groups: dict[tuple[str, int], list[Measurement]] = {}
+    for m in measurements:
+        groups.setdefault((m.name, m.profiles), []).append(m)
+    summaries = []
+    for (name, profiles), runs in groups.items():
+        failed = [m for m in runs if m.killed_over_mb or m.returncode != 0]
+        worst = failed[0] if failed else runs[-1]
+        summaries.append(Summary(
+            name, profiles,
+            wall_seconds=statistics.median(m.wall_seconds for m in runs),
+            cpu_seconds=statistics.median(m.cpu_seconds for m in runs),
+            peak_tree_rss_mb=max(m.peak_tree_rss_mb for m in runs),
+            peak_process_rss_mb=max(m.peak_process_rss_mb for m in runs),
+            walls=[m.wall_seconds for m in runs],
+            task_runs=runs[-1].task_runs,
+            exit_text=f"killed over {worst.killed_over_mb:,} MB" if worst.killed_over_mb else str(worst.returncode),
+        ))
+    return summaries
+
+
+def render_results(measurements: list[Measurement], profiles: int, memory_factor: int, flow_args: str, repeat: int = 1) -> str:
+    """The results as Markdown: machine, versions, table (medians of the rounds), ratios and targets."""
+    summaries = summarize(measurements)
+    by_name = {(m.name, m.profiles): m for m in summaries}
     floor = by_name[("prefect floor", profiles)]
     baseline = by_name[("baseline", profiles)]
     full = by_name[("full build", profiles)]
@@ -212,6 +262,7 @@ def render_results(measurements: list[Measurement], profiles: int, memory_factor
     incremental = by_name.get(("incremental refresh", profiles))
     scaled = by_name.get(("full build", profiles * memory_factor)) if memory_factor > 1 else None
     command = f"python bench/run.py --profiles {profiles}" + (f" --memory-factor {memory_factor}" if memory_factor > 1 else "")
+    command += f" --repeat {repeat}" if repeat > 1 else ""
     command += f" --flow-args '{flow_args}'" if flow_args else ""
     lines = [
         f"Command: `{command}` ({dt.date.today().isoformat()}).",
@@ -219,13 +270,18 @@ def render_results(measurements: list[Measurement], profiles: int, memory_factor
         f"Machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.1f} GiB memory, {platform.platform()}; "
         f"Python {platform.python_version()}, " + ", ".join(f"{name} {metadata.version(name)}" for name in VERSIONED_PACKAGES) + ".",
         "",
-        "| measurement | profiles | wall s | CPU s | peak RSS, process tree MB | largest process MB | Prefect task runs | exit |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for m in measurements:
+    if repeat > 1:
+        lines += [f"{repeat} rounds of the Prefect floor, baseline, full build and no-op refresh at N = {profiles:,}, then the "
+                  "incremental refresh once: wall and CPU time are the median of a measurement's runs, memory the largest.", ""]
+    lines += [
+        "| measurement | profiles | wall s | wall s, each run | CPU s | peak RSS, process tree MB | largest process MB | Prefect task runs | exit |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---|",
+    ]
+    for m in summaries:
         task_runs = "" if m.task_runs is None else str(m.task_runs)
-        exit_text = f"killed over {m.killed_over_mb:,} MB" if m.killed_over_mb else str(m.returncode)
-        lines.append(f"| {m.name} | {m.profiles:,} | {m.wall_seconds:.1f} | {m.cpu_seconds:.1f} | {m.peak_tree_rss_mb:,.0f} | {m.peak_process_rss_mb:,.0f} | {task_runs} | {exit_text} |")
+        walls = ", ".join(f"{wall:.1f}" for wall in m.walls)
+        lines.append(f"| {m.name} | {m.profiles:,} | {m.wall_seconds:.1f} | {walls} | {m.cpu_seconds:.1f} | {m.peak_tree_rss_mb:,.0f} | {m.peak_process_rss_mb:,.0f} | {task_runs} | {m.exit_text} |")
     ratios = [
         ("full build / baseline", full.wall_seconds / baseline.wall_seconds, None),
         ("(full build − prefect floor) / baseline", (full.wall_seconds - floor.wall_seconds) / baseline.wall_seconds, f"≤ {TARGET_FULL_OVER_BASELINE}"),
