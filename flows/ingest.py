@@ -19,6 +19,7 @@ STAGE = "ingest"
 METADATA_SUFFIX = ".json"
 _DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 _SNAPSHOT_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}\.txt$")
+_UNFINISHED_SUFFIXES = (".partial", ".tmp")
 
 
 @dataclass(frozen=True)
@@ -75,30 +76,28 @@ def ingest_inbox(raw_dir: Path, captured_date: dt.date | None = None, today: dt.
 def list_snapshots(raw_dir: Path) -> list[Snapshot]:
     """Every archived snapshot, sorted by profile and date, with the sha256 recorded at ingest.
 
-    Listed with os.scandir and names rather than Path.glob, whose objects and their sorting were
-    a quarter of the listing (0.36 -> 0.27 s at 10,000 profiles): every run lists the archive first.
+    Every run lists the archive first, 10,000 folders at 10,000 profiles, so folders are read with
+    os.scandir and metadata files with plain binary reads, without pathlib's objects, globbing
+    and text decoding.
     """
     snapshots = []
     profiles_dir = raw_dir / PROFILES_DIRNAME
-    if not profiles_dir.is_dir():
-        return snapshots
-    with os.scandir(profiles_dir) as entries:
-        profiles = sorted(entry.name for entry in entries if entry.is_dir())
-    for profile_id in profiles:
-        folder = profiles_dir / profile_id
+    for profile_id in _archive_folders(profiles_dir):
+        folder = os.path.join(profiles_dir, profile_id)
         with os.scandir(folder) as entries:
             names = sorted(entry.name for entry in entries if _SNAPSHOT_NAME.match(entry.name))
         for name in names:
             stem = name.removesuffix(".txt")
             try:
-                sha256 = json.loads((folder / f"{stem}{METADATA_SUFFIX}").read_text("utf-8"))["sha256"]
+                with open(os.path.join(folder, stem + METADATA_SUFFIX), "rb") as metadata:
+                    sha256 = json.loads(metadata.read())["sha256"]
             except FileNotFoundError:
                 sha256 = ""
             snapshots.append(
                 Snapshot(
                     profile_id=profile_id,
                     captured_date=dt.date.fromisoformat(stem),
-                    path=folder / name,
+                    path=Path(folder, name),
                     source_file=f"{PROFILES_DIRNAME}/{profile_id}/{name}",
                     sha256=sha256,
                 )
@@ -164,10 +163,27 @@ def _archive(raw_dir: Path, path: Path, captured_date: dt.date) -> tuple[str, bo
 
 
 def _remove_unfinished_copies(raw_dir: Path) -> None:
-    """Delete the temporary copies a killed run left in the archive (no run is under way: flows/lock.py)."""
-    for pattern in ("*/.*.partial", "*/.*.tmp"):
-        for leftover in (raw_dir / PROFILES_DIRNAME).glob(pattern):
-            leftover.unlink()
+    """Delete the temporary copies (`.NAME.PID.partial`, write_atomic's `.NAME.PID.tmp`) a killed run left in the archive (no run is under way: flows/lock.py).
+
+    One os.scandir per folder: two Path.glob patterns walked every folder twice. With the
+    listing, every run pays this before it knows whether anything is new (0.52-0.60 s -> 0.35-0.39 s
+    for both at 10,000 profiles).
+    """
+    profiles_dir = raw_dir / PROFILES_DIRNAME
+    for profile_id in _archive_folders(profiles_dir):
+        with os.scandir(os.path.join(profiles_dir, profile_id)) as entries:
+            leftovers = [entry.path for entry in entries if entry.name.startswith(".") and entry.name.endswith(_UNFINISHED_SUFFIXES)]
+        for leftover in leftovers:
+            os.unlink(leftover)
+
+
+def _archive_folders(profiles_dir: Path) -> list[str]:
+    """The profile folders of the archive, sorted (none if there is no archive yet)."""
+    try:
+        with os.scandir(profiles_dir) as entries:
+            return sorted(entry.name for entry in entries if entry.is_dir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
 
 
 def _metadata_bytes(metadata: dict) -> bytes:
