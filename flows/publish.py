@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import ctypes
 import errno
 import json
@@ -130,12 +131,16 @@ def publish_release(
         (staging / package.CARD).write_text(package.dataset_card(release_id, built.as_of_date, row_counts, validation), encoding="utf-8")
         _write_json(staging / package.DATAPACKAGE, package.datapackage(release_id, built.as_of_date, staging, row_counts, files))
         package.write_checksums(staging, files)
-        problems = package.verify_release(staging)
+        # Flushing waits on the disk, verifying reads the page cache and hashes: side by side
+        # (at 10,000 profiles the flush took 0.8 s after a 2.1 s verification).
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="fsync") as flushing:
+            flushed = flushing.submit(fsync_tree, staging)
+            problems = package.verify_release(staging)
+            flushed.result()
         if problems:
             raise RuntimeError("staged release failed verification:\n  " + "\n  ".join(problems))
         releases_dir = output_dir / RELEASES_DIRNAME
         releases_dir.mkdir(exist_ok=True)
-        fsync_tree(staging)
         os.rename(staging, releases_dir / release_id)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
