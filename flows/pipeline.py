@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import datetime as dt
 import os
@@ -253,11 +254,19 @@ def publish_stage(built: BuiltTables, output_dir: Path, allow_shrink: bool, max_
     """Diff against the previous release and publish atomically, unless nothing changed."""
     from flows import publish, site
 
-    result = publish.publish_release(
-        built, output_dir, allow_shrink=allow_shrink, max_shrink=max_shrink
-    )
+    # The landing page's charts are drawn from the new data files while the release is verified
+    # and flushed: matplotlib takes one core, hashing leaves the GIL. Read first, in this thread:
+    # publishing moves the staged folder.
+    chart_data = site.read_chart_data(built.directory)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="charts") as drawing:
+        drawn = drawing.submit(site.draw_charts, chart_data)
+        result = publish.publish_release(
+            built, output_dir, allow_shrink=allow_shrink, max_shrink=max_shrink
+        )
+        charts = drawn.result()
     memory.release_freed_memory()  # what verifying the release read, before the landing page reads again
-    site.write_site(output_dir)
+    # Unpublished (no change), the newest release is another one; its own data are drawn then.
+    site.write_site(output_dir, charts if result.release_id else None)
     return result
 
 

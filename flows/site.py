@@ -108,12 +108,15 @@ class Chart:
     svg: Markup | None
 
 
-def write_site(output_dir: Path) -> None:
-    """Write output/index.html and output/pages/<release_id>.html from what output/ holds."""
+def write_site(output_dir: Path, drawn: list[Chart] | None = None) -> None:
+    """Write output/index.html and output/pages/<release_id>.html from what output/ holds.
+
+    `drawn`: the newest release's charts, drawn already from its data files (draw_charts).
+    """
     output_dir.mkdir(parents=True, exist_ok=True)
     releases = publish.read_releases(output_dir)
     environment = template_environment()
-    pages = {output_dir / PAGE: environment.get_template("index.html.j2").render(landing_context(output_dir, releases))}
+    pages = {output_dir / PAGE: environment.get_template("index.html.j2").render(landing_context(output_dir, releases, drawn))}
     for position, release in enumerate(releases):
         newer = releases[position - 1]["release_id"] if position else None
         context = release_context(output_dir, release, newer)
@@ -139,8 +142,8 @@ def template_environment() -> jinja2.Environment:
     return environment
 
 
-def landing_context(output_dir: Path, releases: list[dict]) -> dict:
-    """Everything output/index.html shows: the newest release, its files and data, and the history."""
+def landing_context(output_dir: Path, releases: list[dict], drawn: list[Chart] | None = None) -> dict:
+    """Everything output/index.html shows: the newest release, its files and data, and the history (`drawn`: its charts, if drawn already)."""
     context = {
         "root": "",
         "dataset": _dataset(),
@@ -163,7 +166,7 @@ def landing_context(output_dir: Path, releases: list[dict]) -> dict:
             "newest_papers": newest_papers(formats.read_columns(papers_path, ["paper_id", "published_date", "category", "code_status", *NEWEST_PAPER_COLUMNS],
                                                                 filters=[("paper_id", "in", newest_ids)])) if newest_ids else [],
         }
-        context["charts"] = charts(papers, release_dir, snapshots)
+        context["charts"] = drawn if drawn is not None else draw_charts(chart_data(papers, release_dir, snapshots))
     return context
 
 
@@ -273,22 +276,45 @@ def summarize_papers(path: Path) -> PapersSummary:
     return PapersSummary([] if newest is None else newest.column("paper_id").to_pylist(), _summed(by_category, "category"), _summed(by_code_status, "code_status"), paper_ids, years)
 
 
-def charts(papers: PapersSummary, release_dir: Path, snapshots: pd.DataFrame) -> list[Chart]:
-    """The four charts of the landing page, drawn from the newest release.
+@dataclass
+class ChartData:
+    """What the landing page's charts show of a release, read from its data files (chart_data)."""
+
+    by_category: pd.DataFrame  # papers: year, category, rows
+    by_code_status: pd.DataFrame  # papers: year, code_status, rows
+    roles: pd.DataFrame  # authorships: year, author_role, rows
+    n_profiles: int
+    snapshots: pd.DataFrame
+
+
+def read_chart_data(release_dir: Path) -> ChartData:
+    """The chart data of the release files in `release_dir` (a staged release too: see pipeline.publish_stage)."""
+    papers = summarize_papers(release_dir / formats.table_file("papers", "parquet"))
+    snapshots = formats.read("profile_snapshots", release_dir / formats.table_file("profile_snapshots", "parquet"))
+    return chart_data(papers, release_dir, snapshots)
+
+
+def chart_data(papers: PapersSummary, release_dir: Path, snapshots: pd.DataFrame) -> ChartData:
+    """The chart data of a papers summary, the release's authorships and its snapshots.
 
     Papers are counted per year as they are read (summarize_papers); authorships are read a batch
     at a time and given their paper's year by a binary search, so the page holds no Python object
     per row and only a batch of either table, however large the release.
     """
     roles, n_profiles = _role_year_counts(release_dir / formats.table_file("authorships", "parquet"), papers)
+    return ChartData(papers.by_category, papers.by_code_status, roles, n_profiles, snapshots)
+
+
+def draw_charts(data: ChartData) -> list[Chart]:
+    """The four charts of the landing page (matplotlib, no file read: a thread may draw them while the release is checked)."""
     return [
         _chart("chart-categories", "Papers per year by category", f"Each paper once, by the category the site shows; categories beyond the {TOP_CATEGORIES} largest are drawn as “other”.",
-              papers_by_category_svg(papers.by_category)),
+              papers_by_category_svg(data.by_category)),
         _chart("chart-code", "Code availability per year", "linked: the abstract links a repository; badge_only: the site's Code badge without a link; mentioned: the abstract promises code without a link; none.",
-              stacked_bars_svg(_count_by_year(papers.by_code_status, "code_status", CODE_STATUSES), CODE_STATUS_COLORS, "papers")),
-        _chart("chart-roles", "The profiled researcher's author role per year", f"One count per paper on a profile, summed over {n_profiles:,} profile(s); last only when the author list is complete, hidden when the researcher is not among the names shown.",
-              stacked_bars_svg(_count_by_year(roles, "author_role", AUTHOR_ROLES), AUTHOR_ROLE_COLORS, "papers on profiles")),
-        metric_history_chart(snapshots),
+              stacked_bars_svg(_count_by_year(data.by_code_status, "code_status", CODE_STATUSES), CODE_STATUS_COLORS, "papers")),
+        _chart("chart-roles", "The profiled researcher's author role per year", f"One count per paper on a profile, summed over {data.n_profiles:,} profile(s); last only when the author list is complete, hidden when the researcher is not among the names shown.",
+              stacked_bars_svg(_count_by_year(data.roles, "author_role", AUTHOR_ROLES), AUTHOR_ROLE_COLORS, "papers on profiles")),
+        metric_history_chart(data.snapshots),
     ]
 
 

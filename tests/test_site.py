@@ -188,6 +188,7 @@ def test_two_builds_give_byte_identical_pages(output: Path, tmp_path: Path) -> N
 
 
 def test_rewriting_an_unchanged_site_writes_nothing(output: Path, tmp_path: Path) -> None:
+    """The flow drew the newest release's charts from its staged files (pipeline.publish_stage); drawn from the published files, the page is the same."""
     copy = shutil.copytree(output, tmp_path / "output")
     before = (copy / site.PAGE).stat().st_mtime_ns
     site.write_site(copy)
