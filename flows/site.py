@@ -158,7 +158,6 @@ def landing_context(output_dir: Path, releases: list[dict], drawn: list[Chart] |
         papers_path = release_dir / formats.table_file("papers", "parquet")
         papers = summarize_papers(papers_path)
         newest_ids = papers.newest_ids
-        snapshots = formats.read("profile_snapshots", release_dir / formats.table_file("profile_snapshots", "parquet"))
         context["latest"] = {
             **newest,
             "citation": citation(newest),
@@ -166,7 +165,7 @@ def landing_context(output_dir: Path, releases: list[dict], drawn: list[Chart] |
             "newest_papers": newest_papers(formats.read_columns(papers_path, ["paper_id", "published_date", "category", "code_status", *NEWEST_PAPER_COLUMNS],
                                                                 filters=[("paper_id", "in", newest_ids)])) if newest_ids else [],
         }
-        context["charts"] = drawn if drawn is not None else draw_charts(chart_data(papers, release_dir, snapshots))
+        context["charts"] = drawn if drawn is not None else draw_charts(chart_data(papers, release_dir))
     return context
 
 
@@ -289,19 +288,18 @@ class ChartData:
 
 def read_chart_data(release_dir: Path) -> ChartData:
     """The chart data of the release files in `release_dir` (a staged release too: see pipeline.publish_stage)."""
-    papers = summarize_papers(release_dir / formats.table_file("papers", "parquet"))
-    snapshots = formats.read("profile_snapshots", release_dir / formats.table_file("profile_snapshots", "parquet"))
-    return chart_data(papers, release_dir, snapshots)
+    return chart_data(summarize_papers(release_dir / formats.table_file("papers", "parquet")), release_dir)
 
 
-def chart_data(papers: PapersSummary, release_dir: Path, snapshots: pd.DataFrame) -> ChartData:
-    """The chart data of a papers summary, the release's authorships and its snapshots.
+def chart_data(papers: PapersSummary, release_dir: Path) -> ChartData:
+    """The chart data of a papers summary of the release in `release_dir`, its authorships and its snapshots.
 
     Papers are counted per year as they are read (summarize_papers); authorships are read a batch
     at a time and given their paper's year by a binary search, so the page holds no Python object
     per row and only a batch of either table, however large the release.
     """
     roles, n_profiles = _role_year_counts(release_dir / formats.table_file("authorships", "parquet"), papers)
+    snapshots = formats.read("profile_snapshots", release_dir / formats.table_file("profile_snapshots", "parquet"))
     return ChartData(papers.by_category, papers.by_code_status, roles, n_profiles, snapshots)
 
 
