@@ -26,7 +26,7 @@ from flows.ingest import IngestResult, Snapshot
 # by the stages that use them, so a refresh with nothing new does not pay for them.
 if TYPE_CHECKING:
     from flows.publish import PublishResult
-    from flows.tables import BuiltTables, StagedBatch, StagedPapers
+    from flows.tables import BuiltTables, PapersTable, StagedBatch, StagedPapers
 
 # Files per extract batch, about (tables.profile_batches cuts between half and 1.5 times this):
 # a worker holds one batch's extractions and rows at a time (~400 MB at 250 files).
@@ -220,11 +220,11 @@ def _on_every_worker(stage_task: Task, claims: Claims, workers: int, *arguments:
 
 
 @task(cache_policy=NO_CACHE)
-def assemble_stage(batches: list[StagedBatch], parts: list[StagedPapers], build_dir: Path) -> BuiltTables:
-    """Write every table in key order from the staged parts; check keys, references and accounting."""
+def assemble_stage(batches: list[StagedBatch], parts: list[StagedPapers], papers_table: PapersTable, build_dir: Path) -> BuiltTables:
+    """Write every table in key order from the staged parts (`papers_table` is writing `papers`); check keys, references and accounting."""
     from flows import tables
 
-    built = tables.assemble(batches, parts, build_dir)
+    built = tables.assemble(batches, parts, papers_table, build_dir)
     # Publishing reads the new files again (verify, landing page) while the pool's workers still
     # hold their memory: at 50,000 profiles the run peaked there, the main process still holding
     # ~330 MB of assembling buffers it had freed.
@@ -235,6 +235,9 @@ def assemble_stage(batches: list[StagedBatch], parts: list[StagedPapers], build_
 def build_stage(batches: list[StagedBatch], build_dir: Path, workers: int) -> BuiltTables:
     """Render papers in parallel parts (a task per worker that takes parts in turn: Claims), then assemble the tables.
 
+    This process appends each rendered part to the `papers` table (PapersTable) while the workers
+    render the next ones.
+
     The parts are submitted from the flow, not from inside a task: a task's context, parameters
     included, goes to the pool with every task submitted from it, and the staged batches grow
     with the number of profiles (at 50,000 profiles that was 400 MB more in the main process).
@@ -244,9 +247,10 @@ def build_stage(batches: list[StagedBatch], build_dir: Path, workers: int) -> Bu
     batch_dirs = [batch.directory for batch in batches]
     ranges = tables.paper_parts()
     claims = Claims(tables.claims_dir(build_dir, "papers"), len(ranges))
-    parts = _on_every_worker(papers_parts, claims, workers, ranges, batch_dirs, build_dir)
-    # quote: Prefect would otherwise walk every header frame of every batch looking for futures.
-    return assemble_stage(quote(batches), quote(parts), build_dir)
+    with tables.PapersTable(build_dir, ranges) as papers_table:
+        parts = _on_every_worker(papers_parts, claims, workers, ranges, batch_dirs, build_dir)
+        # quote: Prefect would otherwise walk every header frame of every batch looking for futures.
+        return assemble_stage(quote(batches), quote(parts), quote(papers_table), build_dir)
 
 
 @task(cache_policy=NO_CACHE)

@@ -4,8 +4,8 @@ Memory does not grow with the number of profiles. Each extract batch (a task, in
 enriches and validates its rows and spills them to Arrow files: authorships and rejects sorted by
 key, and paper listings split into buckets by the first two hex digits of `paper_id`. Paper parts
 (tasks too) then choose each paper's row, its newest listing, a few buckets at a time and render
-it. The main process only appends the rendered parts in key order: papers part by part,
-authorships and rejects batch by batch. Only the small tables (profiles, profile_snapshots) and
+it. The main process only appends the rendered parts in key order: papers part by part, each
+as soon as it is rendered (PapersTable), then authorships and rejects batch by batch. Only the small tables (profiles, profile_snapshots) and
 per-profile counts are held whole.
 """
 
@@ -14,9 +14,11 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import functools
+import os
 import re
 import shutil
 import tempfile
+import threading
 import zlib
 from collections import Counter
 from collections.abc import Iterator
@@ -46,6 +48,8 @@ _SPILL_DIRNAME = ".spill"
 # Listings of consecutive buckets are chosen from together up to about this many rows: a chunk's
 # fixed costs (sorting, frames, rendering) then weigh little, and memory stays one chunk.
 _CHUNK_LISTINGS = 10_000
+# How often PapersTable looks for the next rendered part: a few milliseconds of a part's ~0.3-1 s.
+_RENDERED_POLL_SECONDS = 0.02
 # Paper listings carry what the main process needs to pick each paper's row and count profiles.
 _LISTING_EXTRAS = ("profile_id", "author_role", "_failure")  # and raw_text, for rejects
 _REASON_KIND = re.compile(r"^[^:]+:\d+: (?P<kind>.*?)(?:, found .*|: found .*)?$", re.DOTALL)
@@ -151,8 +155,10 @@ def build_tables(extractions: list[Extraction], directory: Path | None = None, b
     current = current_files(extractions)
     groups = profile_batches(extractions, batch_size) if batch_size else [extractions]
     batches = [stage_batch(group, current, batch_dir(directory, number)) for number, group in enumerate(groups)]
-    papers = [stage_papers(buckets, [batch.directory for batch in batches], papers_dir(directory)) for buckets in paper_parts()]
-    return assemble(batches, papers, directory)
+    ranges = paper_parts()
+    with PapersTable(directory, ranges) as papers_table:
+        papers = [stage_papers(buckets, [batch.directory for batch in batches], papers_dir(directory)) for buckets in ranges]
+        return assemble(batches, papers, papers_table, directory)
 
 
 def batch_dir(directory: Path, number: int) -> Path:
@@ -351,7 +357,7 @@ def stage_papers(buckets: range, batch_dirs: list[Path], directory: Path) -> Sta
     failed: set[str] = set()
     failed_rejects: list[dict] = []
     listed: list[pd.DataFrame] = []  # four short columns per published authorship: counted once, at the end
-    writer = formats.PartWriter("papers", directory, f"papers-{buckets.start:03d}")
+    writer = formats.PartWriter("papers", directory, _papers_stem(buckets))
     for listings in _bucket_chunks(readers, buckets):
         chosen = _choose_papers(listings)
         checked += chosen.checked
@@ -365,7 +371,80 @@ def stage_papers(buckets: range, batch_dirs: list[Path], directory: Path) -> Sta
     # results stay in the main process until the flow ends.
     counts_path = directory / f"profile-counts-{buckets.start:03d}.arrow"
     _write_arrow(counts_path, [pa.Table.from_pandas(counts.reset_index())])
-    return StagedPapers(writer.close(), checked, failed_rejects, failed, counts_path)
+    part = writer.close()
+    _mark_rendered(part)
+    return StagedPapers(part, checked, failed_rejects, failed, counts_path)
+
+
+def _papers_stem(buckets: range) -> str:
+    return f"papers-{buckets.start:03d}"
+
+
+def _rendered_marker(directory: Path, stem: str) -> Path:
+    """The file that says a part's files are complete (PapersTable waits for it); it holds the part's row count."""
+    return directory / f"{stem}.rendered"
+
+
+def _mark_rendered(part: formats.Part) -> None:
+    marker = _rendered_marker(part.directory, part.stem)
+    temporary = marker.with_suffix(".tmp")
+    temporary.write_text(str(part.rows), "ascii")
+    os.replace(temporary, marker)  # seen whole or not at all
+
+
+class PapersTable:
+    """The `papers` table written from its parts as each is rendered (stage_papers), in bucket order, by a thread of this process.
+
+    Its Parquet, zstd at level 9 on one thread (~7 s at 10,000 profiles), is the assembly's
+    longest piece. Appended as the parts come, it runs while pool workers render the next parts,
+    not after the last one. The thread learns that a part is whole from its marker file, so the
+    parts can be rendered anywhere that shares the build folder. Leaving the block with an error
+    stops the thread, and the files it was writing are removed.
+    """
+
+    def __init__(self, directory: Path, parts: list[range]) -> None:
+        self._directory = directory
+        self._stems = [_papers_stem(buckets) for buckets in parts]
+        self._stop = threading.Event()
+        self._all_rendered = threading.Event()
+        self._thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="papers")
+        self._written = self._thread.submit(self._write)
+
+    def result(self, parts: list[StagedPapers]) -> dict[str, formats.WrittenFile]:
+        """The table's files, once every part (all of `parts`, as their tasks returned them) is in it."""
+        self._all_rendered.set()
+        written = self._written.result()
+        rows, expected = written[formats.table_file("papers", "parquet")].rows, sum(part.part.rows for part in parts)
+        if rows != expected:
+            raise RuntimeError(f"papers: {rows} rows appended from the rendered parts, their tasks reported {expected}")
+        return written
+
+    def __enter__(self) -> PapersTable:
+        return self
+
+    def __exit__(self, *error: object) -> None:
+        self._stop.set()  # a thread still waiting for a part stops (and removes its files); a finished one has nothing to stop
+        self._thread.shutdown(wait=True)
+
+    def _write(self) -> dict[str, formats.WrittenFile]:
+        directory = papers_dir(self._directory)
+        self._directory.mkdir(parents=True, exist_ok=True)
+        with formats.TableWriter("papers", self._directory) as writer:
+            for stem in self._stems:
+                # consume: each part's files are removed once in the table (they are not cached, unlike batches)
+                writer.append(formats.Part("papers", directory, stem, self._wait_for(_rendered_marker(directory, stem))), consume=True)
+        return writer.close()
+
+    def _wait_for(self, marker: Path) -> int:
+        """The part's row count, once its marker is there; raises once the block was left."""
+        while not self._stop.is_set():
+            all_rendered = self._all_rendered.is_set()  # before looking: a part returned by its task was marked before
+            if marker.exists():
+                return int(marker.read_text("ascii"))
+            if all_rendered:
+                raise RuntimeError(f"{marker}: missing, though every paper part's task has returned")
+            self._stop.wait(_RENDERED_POLL_SECONDS)
+        raise RuntimeError(f"papers: stopped before {marker.name}")
 
 
 def _bucket_chunks(readers: list, buckets: range) -> Iterator[pa.Table]:
@@ -435,8 +514,8 @@ def _paper_failure_reject(listings: pa.Table, index: int, reasons: str) -> dict:
 # --- every batch, in the main process -----------------------------------------------------------------
 
 
-def assemble(batches: list[StagedBatch], papers: list[StagedPapers], directory: Path) -> BuiltTables:
-    """Write the five data tables from the staged parts into `directory`, in key order, a part at a time.
+def assemble(batches: list[StagedBatch], papers: list[StagedPapers], papers_table: PapersTable, directory: Path) -> BuiltTables:
+    """Write the data tables from the staged parts into `directory`, in key order, a part at a time; `papers_table` is writing `papers`.
 
     Raises TableValidationError (table-level failures) or AccountingError; removes the spill files.
     """
@@ -451,34 +530,32 @@ def assemble(batches: list[StagedBatch], papers: list[StagedPapers], directory: 
     current = {file for batch in batches for file in batch.current_files}
     failed_papers = set().union(*(part.failed for part in papers))
 
-    # `papers`, the largest table, is written by a thread of its own while this one writes the
-    # others: both spend most of their time in Parquet encoding, copying and hashing, which
-    # release the GIL, so assembling takes both cores.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="papers") as writing:
-        papers_written = writing.submit(_write_papers, papers, directory)
-        authorships = _write_authorships(batches, directory, failed_papers)
-        rejects = _write_rejects(batches, directory, [reject for part in papers for reject in part.failed_rejects], current)
-        rows_checked["papers"] = sum(part.checked for part in papers)
+    # `papers`, the largest table, is being written by a thread of its own (PapersTable) while
+    # this one writes the others: both spend most of their time in Parquet encoding, copying and
+    # hashing, which release the GIL, so assembling takes both cores.
+    authorships = _write_authorships(batches, directory, failed_papers)
+    rejects = _write_rejects(batches, directory, [reject for part in papers for reject in part.failed_rejects], current)
+    rows_checked["papers"] = sum(part.checked for part in papers)
 
-        published_profiles = set(authorships.per_profile.index).union(*(batch.published_profiles for batch in batches))
-        current_headers = snapshots[snapshots["source_file"].isin(current) & snapshots["profile_id"].isin(published_profiles)]
-        snapshots = snapshots[snapshots["profile_id"].isin(published_profiles)].reset_index(drop=True)
-        counts = papers[0].read_profile_counts()  # one part's counts at a time (paper_parts: never none)
-        for part in papers[1:]:
-            counts = enrich.combine_profile_counts([counts, part.read_profile_counts()])
-        profiles = schemas.conform("profiles", enrich.profiles_frame(current_headers, counts, rejects.counts.papers_rejected, snapshots))
-        small = {"profiles": profiles, "profile_snapshots": snapshots}
-        failures = []
-        for name, frame in small.items():
-            rows_checked[name] = len(frame)
-            failures += _failures_as_table_level(name, frame, validate.validate_table(name, frame))
-        # Authorships by profile stand in for the table: its paper_ids are papers' by construction (stage_papers).
-        referring = {**small, "authorships": pd.DataFrame({"profile_id": pd.Series(authorships.per_profile.index, dtype="str")})}
-        validate.raise_table_failures(failures + validate.check_references(referring, authorships.per_profile))
-        small_files = {}
-        for name, frame in small.items():
-            small_files.update(formats.write(name, frame, directory))
-        files = {**papers_written.result(), **authorships.files, **rejects.files, **small_files}
+    published_profiles = set(authorships.per_profile.index).union(*(batch.published_profiles for batch in batches))
+    current_headers = snapshots[snapshots["source_file"].isin(current) & snapshots["profile_id"].isin(published_profiles)]
+    snapshots = snapshots[snapshots["profile_id"].isin(published_profiles)].reset_index(drop=True)
+    counts = papers[0].read_profile_counts()  # one part's counts at a time (paper_parts: never none)
+    for part in papers[1:]:
+        counts = enrich.combine_profile_counts([counts, part.read_profile_counts()])
+    profiles = schemas.conform("profiles", enrich.profiles_frame(current_headers, counts, rejects.counts.papers_rejected, snapshots))
+    small = {"profiles": profiles, "profile_snapshots": snapshots}
+    failures = []
+    for name, frame in small.items():
+        rows_checked[name] = len(frame)
+        failures += _failures_as_table_level(name, frame, validate.validate_table(name, frame))
+    # Authorships by profile stand in for the table: its paper_ids are papers' by construction (stage_papers).
+    referring = {**small, "authorships": pd.DataFrame({"profile_id": pd.Series(authorships.per_profile.index, dtype="str")})}
+    validate.raise_table_failures(failures + validate.check_references(referring, authorships.per_profile))
+    small_files = {}
+    for name, frame in small.items():
+        small_files.update(formats.write(name, frame, directory))
+    files = {**papers_table.result(papers), **authorships.files, **rejects.files, **small_files}
     rows_checked["rejects"] = rejects.counts.rows
 
     accounting = {
@@ -510,14 +587,6 @@ def assemble(batches: list[StagedBatch], papers: list[StagedPapers], directory: 
         rejects_by_record_type=dict(sorted(counts.by_record_type.items())),
         rejects_by_reason=dict(sorted(counts.by_reason.items(), key=lambda item: (-item[1], item[0]))),
     )
-
-
-def _write_papers(papers: list[StagedPapers], directory: Path) -> dict[str, formats.WrittenFile]:
-    """The `papers` table from its parts, in bucket order; each part's files are removed once in it (they are not cached, unlike batches)."""
-    with formats.TableWriter("papers", directory) as writer:
-        for part in papers:
-            writer.append(part.part, consume=True)
-    return writer.close()
 
 
 def reason_kind(reason: str) -> str:

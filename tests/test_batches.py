@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import multiprocessing
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -108,6 +109,44 @@ def test_a_hand_made_folder_out_of_key_order_still_builds_the_same_release(tmp_p
     split = tables.build_tables([*captures(), stray], tmp_path / "split", batch_size=1)
     assert "li-wei-two" in set(split.tables["authorships"]["profile_id"])
     assert data_files(split.directory) == data_files(whole.directory)
+
+
+def stage_captures(directory: Path) -> list[tables.StagedBatch]:
+    """The extract batches of captures(), one folder group each, staged as the pool's workers stage them."""
+    extractions = captures()
+    current = tables.current_files(extractions)
+    groups = tables.profile_batches(extractions, batch_size=1)
+    return [tables.stage_batch(group, current, tables.batch_dir(directory, number)) for number, group in enumerate(groups)]
+
+
+def test_the_papers_table_takes_each_part_as_soon_as_it_is_rendered(tmp_path: Path) -> None:
+    batches = stage_captures(tmp_path / "streamed")
+    ranges = tables.paper_parts()
+    render = [lambda buckets=buckets: tables.stage_papers(buckets, [batch.directory for batch in batches], tables.papers_dir(tmp_path / "streamed"))
+              for buckets in ranges]
+    with tables.PapersTable(tmp_path / "streamed", ranges) as papers_table:
+        first = render[0]()
+        deadline = time.monotonic() + 30
+        while first.part.path("arrow").exists() and time.monotonic() < deadline:  # appended parts are consumed
+            time.sleep(0.01)
+        assert not first.part.path("arrow").exists(), "the first part was not taken before the next was rendered"
+        parts = [first, *(part() for part in render[1:])]
+        built = tables.assemble(batches, parts, papers_table, tmp_path / "streamed")
+
+    assert data_files(built.directory) == data_files(tables.build_tables(captures(), tmp_path / "whole").directory)
+
+
+def test_leaving_the_papers_table_with_an_error_stops_it_and_removes_its_files(tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt), tables.PapersTable(tmp_path, tables.paper_parts()):
+        raise KeyboardInterrupt  # as a failed task's error leaves the flow's block: no part is ever rendered
+
+    assert not [path.name for path in tmp_path.iterdir() if path.name.startswith("papers.")]
+
+
+def test_a_part_reported_rendered_without_its_marker_is_an_error_not_a_wait(tmp_path: Path) -> None:
+    with tables.PapersTable(tmp_path, tables.paper_parts()) as papers_table:
+        with pytest.raises(RuntimeError, match=r"papers-000\.rendered: missing, though every paper part's task has returned"):
+            papers_table.result([])
 
 
 def test_tasks_sharing_claims_take_pieces_in_turn_first_come_first_served(tmp_path: Path) -> None:
