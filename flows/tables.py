@@ -5,8 +5,8 @@ enriches and validates its rows and spills them to Arrow files: authorships and 
 key, and paper listings split into buckets by the first two hex digits of `paper_id`. Paper parts
 (tasks too) then choose each paper's row, its newest listing, a few buckets at a time and render
 it. The main process only appends the rendered parts in key order: papers part by part, each
-as soon as it is rendered (PapersTable), then authorships and rejects batch by batch. Only the small tables (profiles, profile_snapshots) and
-per-profile counts are held whole.
+as soon as it is rendered (PapersTable), and authorships and rejects batch by batch. Only the
+small tables (profiles, profile_snapshots) and per-profile counts are held whole.
 """
 
 from __future__ import annotations
@@ -431,8 +431,9 @@ class PapersTable:
         self._directory.mkdir(parents=True, exist_ok=True)
         with formats.TableWriter("papers", self._directory) as writer:
             for stem in self._stems:
+                rows = self._wait_for(_rendered_marker(directory, stem))
                 # consume: each part's files are removed once in the table (they are not cached, unlike batches)
-                writer.append(formats.Part("papers", directory, stem, self._wait_for(_rendered_marker(directory, stem))), consume=True)
+                writer.append(formats.Part("papers", directory, stem, rows), consume=True)
         return writer.close()
 
     def _wait_for(self, marker: Path) -> int:

@@ -120,18 +120,21 @@ def stage_captures(directory: Path) -> list[tables.StagedBatch]:
 
 
 def test_the_papers_table_takes_each_part_as_soon_as_it_is_rendered(tmp_path: Path) -> None:
-    batches = stage_captures(tmp_path / "streamed")
+    directory = tmp_path / "streamed"
+    batches = stage_captures(directory)
     ranges = tables.paper_parts()
-    render = [lambda buckets=buckets: tables.stage_papers(buckets, [batch.directory for batch in batches], tables.papers_dir(tmp_path / "streamed"))
-              for buckets in ranges]
-    with tables.PapersTable(tmp_path / "streamed", ranges) as papers_table:
-        first = render[0]()
+
+    def render(buckets: range) -> tables.StagedPapers:
+        return tables.stage_papers(buckets, [batch.directory for batch in batches], tables.papers_dir(directory))
+
+    with tables.PapersTable(directory, ranges) as papers_table:
+        first = render(ranges[0])
         deadline = time.monotonic() + 30
         while first.part.path("arrow").exists() and time.monotonic() < deadline:  # appended parts are consumed
             time.sleep(0.01)
         assert not first.part.path("arrow").exists(), "the first part was not taken before the next was rendered"
-        parts = [first, *(part() for part in render[1:])]
-        built = tables.assemble(batches, parts, papers_table, tmp_path / "streamed")
+        parts = [first, *(render(buckets) for buckets in ranges[1:])]
+        built = tables.assemble(batches, parts, papers_table, directory)
 
     assert data_files(built.directory) == data_files(tables.build_tables(captures(), tmp_path / "whole").directory)
 
