@@ -386,6 +386,7 @@ def _rendered_marker(directory: Path, stem: str) -> Path:
 
 
 def _mark_rendered(part: formats.Part) -> None:
+    # Not files.write_atomic: a spill file is not kept across a crash, so it needs no fsync.
     marker = _rendered_marker(part.directory, part.stem)
     temporary = marker.with_suffix(".tmp")
     temporary.write_text(str(part.rows), "ascii")
