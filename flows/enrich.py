@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -55,6 +55,10 @@ _CODE_MENTION_WORDS = ("code", "implementation")
 _CODE_MENTION_CONTEXT = ("available", "releas", "public", "found", "accessible", "open", "provided", "share",
                          "downloaded", "obtained", "hosted", "publish", "make", "http", "www.")
 _LONGEST_URL_PREFIX = len("https://www.")
+# Every code host holds one of these (`.co` in `github.com` and `huggingface.co`, `.org` in
+# `codeberg.org`): two substring tests, not one per host, rule out an abstract with no link.
+_HOST_ENDINGS = {host[host.rfind("."):] if "." in host else host for host in CODE_HOSTS}
+_HOST_HINTS = tuple(sorted(ending for ending in _HOST_ENDINGS if not any(other != ending and other in ending for other in _HOST_ENDINGS)))
 
 
 @dataclass
@@ -113,17 +117,28 @@ def find_author(researcher: str, authors: list[str]) -> tuple[int | None, str]:
 
 def code_urls(abstract: str | None) -> list[str]:
     """Repository URLs on known code hosts in an abstract, normalised and de-duplicated in order."""
-    if not abstract:
-        return []
-    folded = _folded(abstract)
-    if not any(map(folded.__contains__, CODE_HOSTS)):
+    return _code_urls(abstract, _folded(abstract)) if abstract else []
+
+
+def code_status(urls: list[str], has_code_badge: bool, abstract: str | None) -> str:
+    """linked (a URL), badge_only (badge, no URL), mentioned (code said to be available, no link), none."""
+    return _code_status(urls, has_code_badge, abstract, _folded(abstract) if abstract else "")
+
+
+def _code_urls(abstract: str | None, folded: str) -> list[str]:
+    """code_urls, given the abstract's _folded text (computed once for this and _code_status)."""
+    if not abstract or not _holds_any(folded, _HOST_HINTS) or not _holds_any(folded, CODE_HOSTS):
         return []
     # No match starts more than `https://www.` before the first host; in ASCII text positions in
     # `folded` are positions in `abstract`, so the scan can start there instead of at 0.
     first_host = min(at for at in map(folded.find, CODE_HOSTS) if at >= 0)
     start = max(0, first_host - _LONGEST_URL_PREFIX) if abstract.isascii() else 0
+    return _normalised_urls(_CODE_URL.finditer(abstract, start))
+
+
+def _normalised_urls(matches: Iterator[re.Match]) -> list[str]:
     urls: list[str] = []
-    for match in _CODE_URL.finditer(abstract, start):
+    for match in matches:
         path = match["path"].rstrip(_URL_TRAILING_PUNCTUATION).rstrip("/")
         if path.count("(") < path.count(")"):  # `(see https://github.com/a/b)` closed inside the path
             path = path[: path.rfind(")")]
@@ -136,18 +151,17 @@ def code_urls(abstract: str | None) -> list[str]:
     return urls
 
 
-def code_status(urls: list[str], has_code_badge: bool, abstract: str | None) -> str:
-    """linked (a URL), badge_only (badge, no URL), mentioned (code said to be available, no link), none."""
+def _code_status(urls: list[str], has_code_badge: bool, abstract: str | None, folded: str) -> str:
     if urls:
         return "linked"
     if has_code_badge:
         return "badge_only"
-    if abstract and _mentions_code(abstract):
+    if abstract and _mentions_code(abstract, folded):
         return "mentioned"
     return "none"
 
 
-def _mentions_code(abstract: str) -> bool:
+def _mentions_code(abstract: str, folded: str) -> bool:
     """_CODE_MENTION.search(abstract), searched only in the sentences that could hold a match.
 
     A match holds a code noun (`code` or `implementation` in it) and no `.` but the one ending
@@ -155,7 +169,6 @@ def _mentions_code(abstract: str) -> bool:
     in ASCII text, where positions in the folded text are positions in the abstract, only those
     stretches are searched (an abstract has ~8 sentences; one or two mention code).
     """
-    folded = _folded(abstract)
     if not _may_mention_code(folded):
         return False
     if not abstract.isascii():
@@ -218,7 +231,9 @@ def enrich_extraction(extraction: Extraction, profile_id: str) -> Enriched:
             enriched.warnings.append(
                 f"{paper['source_file']}:{paper['source_line']}: unknown category code {paper['category']!r} kept verbatim"
             )
-        urls = code_urls(paper["abstract"])
+        abstract = paper["abstract"]
+        folded = _folded(abstract) if abstract else ""
+        urls = _code_urls(abstract, folded)
         enriched.listings.append(
             {
                 **paper,
@@ -230,7 +245,7 @@ def enrich_extraction(extraction: Extraction, profile_id: str) -> Enriched:
                 "n_authors_shown": len(paper["authors"]),
                 "first_author": paper["authors"][0],
                 "code_urls": urls,
-                "code_status": code_status(urls, paper["has_code_badge"], paper["abstract"]),
+                "code_status": _code_status(urls, paper["has_code_badge"], abstract, folded),
                 "author_position": position,
                 "author_role": role,
                 "author_role_evidence": evidence,
@@ -299,7 +314,11 @@ def _folded(text: str) -> str:
 
 
 def _may_mention_code(folded: str) -> bool:
-    return any(word in folded for word in _CODE_MENTION_WORDS) and any(word in folded for word in _CODE_MENTION_CONTEXT)
+    return _holds_any(folded, _CODE_MENTION_WORDS) and _holds_any(folded, _CODE_MENTION_CONTEXT)
+
+
+def _holds_any(text: str, words: tuple[str, ...]) -> bool:
+    return any(map(text.__contains__, words))  # map, not a generator: no Python frame per word
 
 
 @functools.lru_cache(maxsize=1 << 16)

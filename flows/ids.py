@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import unicodedata
 
@@ -28,7 +29,7 @@ def ascii_fold(text: str) -> str:
     if text.isascii():
         return text  # nothing to translate, decompose or drop (most names and titles)
     decomposed = unicodedata.normalize("NFKD", text.translate(_ASCII_LETTERS))
-    return "".join(char for char in decomposed if not unicodedata.combining(char))
+    return "".join(itertools.filterfalse(unicodedata.combining, decomposed))  # the marks dropped, in C
 
 
 def slugify(text: str, max_chars: int = MAX_PROFILE_ID_CHARS) -> str:

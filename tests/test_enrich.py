@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from flows import enrich, ids
 from flows.extract import extract_file, parse_profile
 from schemas.authorships import AUTHOR_ROLES
-from schemas.papers import CODE_STATUSES
+from schemas.papers import CODE_HOSTS, CODE_STATUSES
 from conftest import SEED_PROFILE
 
 RESEARCHER = "Zhi-Hong Deng"
@@ -369,6 +369,31 @@ def test_code_mention_pre_tests_never_refuse_what_the_regex_finds(abstract: str)
     """The substring pre-tests and the sentence-by-sentence search only skip work: code_status is what the regex says."""
     expected = "mentioned" if enrich._CODE_MENTION.search(abstract) else "none"
     assert enrich.code_status([], False, abstract) == expected
+
+
+# Hosts as IGNORECASE matches them: any case, and the twins `ı`, `İ`, `ſ` that lower() does not fold.
+_HOSTS_WRITTEN = [*CODE_HOSTS, "GitHub.com", "GITLAB.COM", "HuggingFace.Co", "gıthub.com", "gİtlab.com", "bitbucket.org",
+                  "www.github.com", "github.co", "gitlab.org", "codeberg.com"]
+
+
+@st.composite
+def _url_abstracts(draw) -> str:
+    """Text around links to code hosts (and near misses), ASCII mostly (the path that starts the scan at the first host)."""
+    pieces = []
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        scheme = draw(st.sampled_from(["", "http://", "https://", "HTTPS://"]))
+        path = draw(st.sampled_from(["", "/", "/a/b", "/a/b.", "/a/b)", "/a(b)/c", "/x/y/"]))
+        pieces.append(draw(st.text(max_size=6)) + " " + scheme + draw(st.sampled_from(_HOSTS_WRITTEN)) + path)
+    if draw(st.booleans()):
+        pieces = [piece.encode("ascii", "ignore").decode() for piece in pieces]
+    return draw(st.sampled_from([" ", ". ", "\n"])).join(pieces) + draw(st.sampled_from(["", ".", " here"]))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_url_abstracts())
+def test_code_url_pre_tests_never_refuse_what_the_regex_finds(abstract: str) -> None:
+    """The substring pre-tests and the scan from the first host only skip work: code_urls is what the regex finds."""
+    assert enrich.code_urls(abstract) == enrich._normalised_urls(enrich._CODE_URL.finditer(abstract))
 
 
 _LISTED = st.tuples(st.sampled_from(["li", "li-wei", "zhi-hong-deng"]), st.sampled_from(AUTHOR_ROLES),
