@@ -235,7 +235,7 @@ def stage_batch(extractions: list[Extraction], current: set[str], directory: Pat
 
     headers = _header_frame(extractions)
     rows_checked["profile_snapshots"] = len(headers)
-    checked_headers = validate.validate_table("profile_snapshots", headers.drop(columns="_name_line"))
+    checked_headers = validate.validate_table("profile_snapshots", headers.drop(columns="_name_line"), conformed=True)
     table_failures += checked_headers.table_failures
     failed_header_files = {}
     for index, reasons in checked_headers.row_failures.items():
@@ -269,7 +269,7 @@ def stage_batch(extractions: list[Extraction], current: set[str], directory: Pat
 
     rows_checked["authorships"] = len(listing_frame)
     authorships = schemas.conform("authorships", listing_frame)
-    checked = validate.validate_table("authorships", authorships)
+    checked = validate.validate_table("authorships", authorships, conformed=True)
     table_failures += checked.table_failures
     rejects.extend(_reject_rows(authorships, checked.row_failures, listing_frame))
     authorships = checked.frame.reset_index(drop=True)
@@ -277,7 +277,7 @@ def stage_batch(extractions: list[Extraction], current: set[str], directory: Pat
     _spill_listings(listing_frame, directory / _CANDIDATES_FILE)
 
     reject_frame = schemas.conform("rejects", pd.DataFrame(rejects, columns=schemas.TABLES["rejects"].columns))
-    checked_rejects = validate.validate_table("rejects", reject_frame)
+    checked_rejects = validate.validate_table("rejects", reject_frame, conformed=True)
     table_failures += _failures_as_table_level("rejects", reject_frame, checked_rejects)
     reject_counts = RejectCounts()
     reject_counts.add(reject_frame, current)
@@ -307,7 +307,7 @@ def _spill_listings(listings: pd.DataFrame, path: Path) -> None:
     """
     extras = listings.sort_values("paper_id", kind="stable").reset_index(drop=True)
     candidates = schemas.conform("papers", extras.assign(n_profiles=1))  # in the same order: conform's sort is stable
-    checked = validate.validate_rows("papers", candidates)
+    checked = validate.validate_rows("papers", candidates, conformed=True)
     failures = pd.Series(None, index=candidates.index, dtype=object)
     for index, reasons in checked.row_failures.items():
         failures[index] = "; ".join(reasons)

@@ -34,21 +34,33 @@ class Validated:
     table_failures: list[str] = field(default_factory=list)
 
 
-def validate_table(table: str, frame: pd.DataFrame) -> Validated:
-    """Validate lazily (every failure in one pass); split failing rows from the rest."""
-    return _validate(table, schemas.TABLES[table].schema, frame)
+def validate_table(table: str, frame: pd.DataFrame, conformed: bool = False) -> Validated:
+    """Validate lazily (every failure in one pass); split failing rows from the rest.
+
+    `conformed`: the frame comes from `schemas.conform`, which cast every column to its declared
+    dtype (or raised), so pandera's dtype checks, a quarter of a validation, are skipped.
+    """
+    return _validate(table, _schema(table, rows_only=False, conformed=conformed), frame)
 
 
-def validate_rows(table: str, frame: pd.DataFrame) -> Validated:
+def validate_rows(table: str, frame: pd.DataFrame, conformed: bool = False) -> Validated:
     """Every check that looks at one row at a time; key uniqueness is left to whoever sees the whole table."""
-    return _validate(table, _row_schema(table), frame)
+    return _validate(table, _schema(table, rows_only=True, conformed=conformed), frame)
 
 
 @functools.lru_cache(maxsize=None)
-def _row_schema(table: str) -> pandera.api.pandas.container.DataFrameSchema:
-    schema = copy.deepcopy(schemas.TABLES[table].schema)
-    schema.unique = None
-    return schema.update_columns({name: {"unique": False} for name in schema.columns})
+def _schema(table: str, rows_only: bool, conformed: bool) -> pandera.api.pandas.container.DataFrameSchema:
+    schema = schemas.TABLES[table].schema
+    if not (rows_only or conformed):
+        return schema
+    schema = copy.deepcopy(schema)
+    changes: dict[str, object] = {}
+    if rows_only:
+        schema.unique = None
+        changes["unique"] = False
+    if conformed:
+        changes["dtype"] = None
+    return schema.update_columns({name: changes for name in schema.columns})
 
 
 def _validate(table: str, schema, frame: pd.DataFrame) -> Validated:
