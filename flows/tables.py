@@ -792,7 +792,7 @@ def _key_range(frame: pd.DataFrame, table: str) -> tuple[tuple, tuple] | None:
 def _write_arrow(path: Path, tables: list[pa.Table], schema: pa.Schema | None = None) -> None:
     """An Arrow IPC file with exactly one record batch per table given (empty ones too: batch i is bucket i)."""
     schema = schema or tables[0].schema
-    with formats.open_for_writing(path) as sink, pyarrow.ipc.new_file(sink, schema) as writer:
+    with formats.open_for_arrow(path) as sink, pyarrow.ipc.new_file(sink, schema) as writer:
         for table in tables:
             batches = table.combine_chunks().to_batches()
             writer.write_batch(batches[0] if batches else pa.RecordBatch.from_pylist([], schema=schema))
