@@ -374,31 +374,36 @@ def _csv_rows(arrow: pa.Table) -> Iterator[bytes]:
     """
     for start in range(0, arrow.num_rows, _CHUNK_ROWS):
         chunk = arrow.slice(start, _CHUNK_ROWS)
-        cells = [_csv_cells(column.combine_chunks()) for column in chunk.columns]
-        yield _concatenated(_wrapped(pc.binary_join_element_wise(*cells, ","), "", "\n"))
+        pieces: list[str | pa.Array] = []
+        for index, column in enumerate(chunk.columns):
+            pieces += [","] * bool(index) + _csv_cells(column.combine_chunks())
+        yield _concatenated(_joined(pieces + ["\n"]))
 
 
-def _csv_cells(values: pa.Array) -> pa.Array:
-    """The CSV field of each value, as text."""
+def _csv_cells(values: pa.Array) -> list[str | pa.Array]:
+    """The CSV field of each value, as pieces of text to join (_joined)."""
     kind = values.type
     if pa.types.is_boolean(kind):
-        return pc.if_else(values, "true", "false").fill_null("")
+        return [pc.if_else(values, "true", "false").fill_null("")]
     if pa.types.is_floating(kind):
-        return _floats_as_text(values, "", lambda value: "" if value != value else float.__repr__(value))
+        return [_floats_as_text(values, "", lambda value: "" if value != value else float.__repr__(value))]
     if pa.types.is_list(kind):
         values = pc.binary_join(values, LIST_SEPARATOR)
     elif not pa.types.is_string(kind):
-        return values.cast(pa.string()).fill_null("")  # integers and dates: `12`, `2025-11-13`
+        return [values.cast(pa.string()).fill_null("")]  # integers and dates: `12`, `2025-11-13`
     return _csv_quoted(values.fill_null(""))
 
 
-def _csv_quoted(values: pa.Array) -> pa.Array:
+def _csv_quoted(values: pa.Array) -> list[str | pa.Array]:
     """Fields holding a comma, quote or line feed quoted, their quotes doubled; in Arrow, as most abstracts need it."""
     # Few fields hold a quote; a field that holds one is quoted too, as a quote is special.
     doubled = _replaced(values, _holding(values, _is_quote), lambda held: pc.replace_substring(held, '"', '""'))
     # A regex here: nearly every abstract holds a comma, and the search stops at the first.
     special = pc.match_substring_regex(values, _CSV_SPECIAL)
-    return pc.if_else(special, _wrapped(doubled, '"', '"'), doubled)
+    if not pc.any(special).as_py():
+        return [doubled]  # most columns of ids, names and slugs
+    quote = pc.if_else(special, '"', "")
+    return [quote, doubled, quote]  # the field itself is copied once, into its line
 
 
 def _jsonl_rows(arrow: pa.Table) -> Iterator[bytes]:
@@ -412,8 +417,25 @@ def _jsonl_rows(arrow: pa.Table) -> Iterator[bytes]:
         chunk = arrow.slice(start, _CHUNK_ROWS)
         pieces: list[str | pa.Array] = []
         for index, (name, column) in enumerate(zip(chunk.column_names, chunk.columns)):
-            pieces += [("," if index else "{") + json.dumps(name, ensure_ascii=False) + ":", _json_values(column.combine_chunks())]
-        yield _concatenated(pc.binary_join_element_wise(*pieces, "}\n", ""))
+            pieces += [("," if index else "{") + json.dumps(name, ensure_ascii=False) + ":", *_json_pieces(column.combine_chunks())]
+        yield _concatenated(_joined(pieces + ["}\n"]))
+
+
+def _json_pieces(values: pa.Array) -> list[str | pa.Array]:
+    """The JSON text of each value as pieces to join (_joined).
+
+    In a column without nulls every value has the same quotes or brackets around it: they are
+    pieces of their own, not added to a copy of each value.
+    """
+    if not values.null_count:
+        kind = values.type
+        if pa.types.is_string(kind):
+            return ['"', _json_escaped(values), '"']
+        if pa.types.is_date(kind):
+            return ['"', values.cast(pa.string()), '"']
+        if pa.types.is_list(kind):
+            return ["[", _json_items(values), "]"]
+    return [_json_values(values)]
 
 
 def _json_values(values: pa.Array) -> pa.Array:
@@ -422,9 +444,7 @@ def _json_values(values: pa.Array) -> pa.Array:
     if pa.types.is_string(kind):
         return _wrapped(_json_escaped(values), '"', '"').fill_null("null")
     if pa.types.is_list(kind):
-        items = _wrapped(_json_escaped(pc.list_flatten(values)), '"', '"')
-        joined = pc.binary_join(pa.ListArray.from_arrays(_list_offsets(values), items), ",")
-        return pc.if_else(values.is_null(), "null", _wrapped(joined, "[", "]"))
+        return pc.if_else(values.is_null(), "null", _wrapped(_json_items(values), "[", "]"))
     if pa.types.is_boolean(kind):
         return pc.if_else(values, "true", "false").fill_null("null")
     if pa.types.is_integer(kind):
@@ -434,6 +454,23 @@ def _json_values(values: pa.Array) -> pa.Array:
     if pa.types.is_floating(kind):
         return _floats_as_text(values, "null", json.dumps)
     return pa.array([json.dumps(value) for value in values.to_pylist()], pa.string())
+
+
+def _json_items(values: pa.ListArray) -> pa.Array:
+    """The JSON array items of each list of strings, without its brackets: `"a","b"`."""
+    items = _wrapped(_json_escaped(pc.list_flatten(values)), '"', '"')
+    return pc.binary_join(pa.ListArray.from_arrays(_list_offsets(values), items), ",")
+
+
+def _joined(pieces: list[str | pa.Array]) -> pa.Array:
+    """The pieces joined row by row, each text piece given to every row (consecutive ones first made one)."""
+    merged: list[str | pa.Array] = []
+    for piece in pieces:
+        if isinstance(piece, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += piece
+        else:
+            merged.append(piece)
+    return pc.binary_join_element_wise(*merged, "")
 
 
 def _floats_as_text(values: pa.Array, null: str, text: Callable[[float], str]) -> pa.Array:
