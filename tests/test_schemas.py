@@ -416,6 +416,16 @@ def test_validator_routes_bad_frame(case: BadCase) -> None:
         assert any(f"{name}={case.changes[name]!r}"[:40] in reason for name in case.changes), reason
 
 
+@pytest.mark.parametrize("case", BAD_CASES, ids=[case.id for case in BAD_CASES])
+def test_conformed_validation_finds_what_the_whole_schema_finds(case: BadCase) -> None:
+    """`conformed=True` skips only the dtype checks, which a frame straight from schemas.conform passes."""
+    frame = case.frame()
+    for validated in (validate.validate_table, validate.validate_rows):
+        whole, conformed = validated(case.table, frame), validated(case.table, frame, conformed=True)
+        assert (conformed.row_failures, conformed.table_failures) == (whole.row_failures, whole.table_failures)
+        assert conformed.frame.equals(whole.frame)
+
+
 # --- structural checks: dtype, nullability, presence ------------------------------------------------
 
 _WRONG_DTYPE_VALUES = {"string": [1, 2], "int": [1.5, 2.5], "float": ["1", "2"], "bool": ["yes", "no"], "date": ["2026-11-26"] * 2}
@@ -451,9 +461,9 @@ def test_structural_check_fails_on_bad_frame(table: str, check: str) -> None:
     assert expected in failed_checks(table, frame)
     if kind == NOT_NULLABLE:
         # A null in a required column is a bad record, not a broken table: it is rejected alone.
-        result = validate.validate_table(table, frame)
-        assert list(result.row_failures) == [1]
-        assert any(f"not_nullable on column {column_name}" in reason for reason in result.row_failures[1])
+        for result in (validate.validate_table(table, frame), validate.validate_table(table, frame, conformed=True)):
+            assert list(result.row_failures) == [1]
+            assert any(f"not_nullable on column {column_name}" in reason for reason in result.row_failures[1])
     else:
         assert validate.validate_table(table, frame).table_failures
 
