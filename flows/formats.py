@@ -376,7 +376,9 @@ def _csv_rows(arrow: pa.Table) -> Iterator[bytes]:
         chunk = arrow.slice(start, _CHUNK_ROWS)
         pieces: list[str | pa.Array] = []
         for index, column in enumerate(chunk.columns):
-            pieces += [","] * bool(index) + _csv_cells(column.combine_chunks())
+            if index:
+                pieces.append(",")
+            pieces += _csv_cells(column.combine_chunks())
         yield _concatenated(_joined(pieces + ["\n"]))
 
 
