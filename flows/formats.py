@@ -429,33 +429,36 @@ def _json_pieces(values: pa.Array) -> list[str | pa.Array]:
     In a column without nulls every value has the same quotes or brackets around it: they are
     pieces of their own, not added to a copy of each value.
     """
-    if not values.null_count:
-        kind = values.type
-        if pa.types.is_string(kind):
-            return ['"', _json_escaped(values), '"']
-        if pa.types.is_date(kind):
-            return ['"', values.cast(pa.string()), '"']
-        if pa.types.is_list(kind):
-            return ["[", _json_items(values), "]"]
+    if not values.null_count and (enclosed := _json_enclosed(values)) is not None:
+        return list(enclosed)
     return [_json_values(values)]
 
 
 def _json_values(values: pa.Array) -> pa.Array:
     """The JSON text of each value, as json.dumps writes it (ensure_ascii=False)."""
+    if (enclosed := _json_enclosed(values)) is not None:
+        opening, inside, closing = enclosed
+        return pc.if_else(values.is_null(), "null", _wrapped(inside, opening, closing))
     kind = values.type
-    if pa.types.is_string(kind):
-        return _wrapped(_json_escaped(values), '"', '"').fill_null("null")
-    if pa.types.is_list(kind):
-        return pc.if_else(values.is_null(), "null", _wrapped(_json_items(values), "[", "]"))
     if pa.types.is_boolean(kind):
         return pc.if_else(values, "true", "false").fill_null("null")
     if pa.types.is_integer(kind):
         return values.cast(pa.string()).fill_null("null")
-    if pa.types.is_date(kind):
-        return _wrapped(values.cast(pa.string()), '"', '"').fill_null("null")
     if pa.types.is_floating(kind):
         return _floats_as_text(values, "null", json.dumps)
     return pa.array([json.dumps(value) for value in values.to_pylist()], pa.string())
+
+
+def _json_enclosed(values: pa.Array) -> tuple[str, pa.Array, str] | None:
+    """A string, date or list column's JSON text as (opening, the text inside each value, closing); None for other kinds."""
+    kind = values.type
+    if pa.types.is_string(kind):
+        return '"', _json_escaped(values), '"'
+    if pa.types.is_date(kind):
+        return '"', values.cast(pa.string()), '"'
+    if pa.types.is_list(kind):
+        return "[", _json_items(values), "]"
+    return None
 
 
 def _json_items(values: pa.ListArray) -> pa.Array:
