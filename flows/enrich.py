@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import operator
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -61,12 +62,53 @@ _HOST_ENDINGS = {host[host.rfind("."):] if "." in host else host for host in COD
 _HOST_HINTS = tuple(sorted(ending for ending in _HOST_ENDINGS if not any(other != ending and other in ending for other in _HOST_ENDINGS)))
 
 
+# What enrichment adds to a paper block's fields to make its listing, in the order of Listings.derived.
+DERIVED_FIELDS = (
+    "profile_id", "paper_id", "arxiv_category", "category_name", "year", "n_authors_shown", "first_author",
+    "code_urls", "code_status", "author_position", "author_role", "author_role_evidence", "is_first_author",
+)
+
+
+class Listings:
+    """Listing rows: each paper block's fields (the parser's dict, not copied) and the fields derived from them (a tuple).
+
+    A batch's listings are taken column by column (`columns`), which makes no dict per listing:
+    a merged dict per listing, and pandas reading ~35 keys back out of each, cost ~10 % more
+    instructions to enrich a batch and build its frame (bench/results.md).
+    """
+
+    def __init__(self) -> None:
+        self.papers: list[dict] = []
+        self.derived: list[tuple] = []  # DERIVED_FIELDS of each paper
+
+    def __len__(self) -> int:
+        return len(self.papers)
+
+    def __iter__(self) -> Iterator[dict]:
+        """Each listing as one dict (for reading a few; a batch's rows are taken by `columns`)."""
+        for paper, derived in zip(self.papers, self.derived):
+            yield {**paper, **dict(zip(DERIVED_FIELDS, derived))}
+
+    def extend(self, other: Listings) -> None:
+        self.papers += other.papers
+        self.derived += other.derived
+
+    def columns(self) -> dict[str, tuple]:
+        """Every field's values, a tuple per field, in listing order (none without listings)."""
+        if not self.papers:
+            return {}
+        keys = tuple(self.papers[0])  # every paper block has the same fields (extract.py)
+        columns = dict(zip(keys, zip(*map(operator.itemgetter(*keys), self.papers))))
+        columns.update(zip(DERIVED_FIELDS, zip(*self.derived)))
+        return columns
+
+
 @dataclass
 class Enriched:
     """Rows derived from the current capture of each profile, before validation."""
 
     profiles: list[dict] = field(default_factory=list)
-    listings: list[dict] = field(default_factory=list)
+    listings: Listings = field(default_factory=Listings)
     rejects: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -206,7 +248,8 @@ def enrich_extraction(extraction: Extraction, profile_id: str) -> Enriched:
     researcher = extraction.profile["name"]
     seen: dict[str, int] = {}
     for paper in extraction.papers:
-        paper_id = ids.paper_id(paper["title"], paper["authors"][0])
+        authors = paper["authors"]
+        paper_id = ids.paper_id(paper["title"], authors[0])
         if paper_id in seen:
             enriched.rejects.append(
                 {
@@ -220,11 +263,11 @@ def enrich_extraction(extraction: Extraction, profile_id: str) -> Enriched:
             enriched.warnings.append(enriched.rejects[-1]["reason"])
             continue
         seen[paper_id] = paper["source_line"]
-        position, role, evidence = author_role(researcher, paper["authors"], paper["is_author_list_truncated"])
+        position, role, evidence = author_role(researcher, authors, paper["is_author_list_truncated"])
         if role == "absent":
             enriched.warnings.append(
                 f"{paper['source_file']}:{paper['source_line']}: {researcher!r} is not in the complete author list"
-                f" {paper['authors']!r} (author_role absent)"
+                f" {authors!r} (author_role absent)"
             )
         arxiv_category, category_name = resolve_category(paper["category"])
         if category_name is None:
@@ -234,23 +277,12 @@ def enrich_extraction(extraction: Extraction, profile_id: str) -> Enriched:
         abstract = paper["abstract"]
         folded = _folded(abstract) if abstract else ""
         urls = _code_urls(abstract, folded)
-        enriched.listings.append(
-            {
-                **paper,
-                "profile_id": profile_id,
-                "paper_id": paper_id,
-                "arxiv_category": arxiv_category,
-                "category_name": category_name,
-                "year": paper["published_date"].year,
-                "n_authors_shown": len(paper["authors"]),
-                "first_author": paper["authors"][0],
-                "code_urls": urls,
-                "code_status": _code_status(urls, paper["has_code_badge"], abstract, folded),
-                "author_position": position,
-                "author_role": role,
-                "author_role_evidence": evidence,
-                "is_first_author": position == 1,
-            }
+        enriched.listings.papers.append(paper)
+        enriched.listings.derived.append(  # DERIVED_FIELDS
+            (
+                profile_id, paper_id, arxiv_category, category_name, paper["published_date"].year, len(authors), authors[0],
+                urls, _code_status(urls, paper["has_code_badge"], abstract, folded), position, role, evidence, position == 1,
+            )
         )
     return enriched
 

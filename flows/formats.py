@@ -8,10 +8,11 @@ import hashlib
 import io
 import json
 from json.encoder import encode_basestring  # json.dumps' own (C) string encoder when ensure_ascii=False
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,9 @@ import pyarrow.parquet as pq
 
 import schemas
 from flows.checksums import sha256_file
+
+if TYPE_CHECKING:
+    from pandera.pandas import Column
 
 FORMATS = ("parquet", "csv", "jsonl")
 MEDIA_TYPES = {"parquet": "application/vnd.apache.parquet", "csv": "text/csv", "jsonl": "application/jsonl"}
@@ -329,6 +333,18 @@ def read_columns(path: Path, columns: list[str], filters: list | None = None) ->
 def from_arrow(table: str, arrow: pa.Table) -> pd.DataFrame:
     """Arrow data of a table (as written, or any part of it) as a frame with the declared columns and dtypes."""
     return _restore(table, arrow.to_pandas(types_mapper=_types_mapper))
+
+
+def frame_of_values(columns: Mapping[str, Column], values: Mapping[str, Sequence]) -> pd.DataFrame:
+    """Python values of declared columns (a sequence per column; a missing one is empty) as a frame in the declared dtypes.
+
+    Each column goes through Arrow (`pa.array`: one C loop over its values) instead of pandas'
+    inference over objects; list columns stay Python lists, as the schemas' checks expect them.
+    """
+    lists = {name: pd.Series(list(values.get(name, ())), dtype=object) for name, column in columns.items() if schemas.is_list_column(column)}
+    arrow = pa.table({name: pa.array(values.get(name, ()), schemas.arrow_type(column)) for name, column in columns.items() if name not in lists})
+    frame = arrow.to_pandas(types_mapper=_types_mapper).assign(**lists)
+    return frame[list(columns)].astype({name: column.dtype.type for name, column in columns.items() if name not in lists})
 
 
 def count_rows(path: Path) -> int:

@@ -243,7 +243,7 @@ def stage_batch(extractions: list[Extraction], current: set[str], directory: Pat
         failed_header_files[row["source_file"]] = "; ".join(reasons)
         rejects.append(_validation_reject(row["source_file"], row["_name_line"], "profile", reasons, row["name"]))
 
-    listings: list[dict] = []
+    listings = enrich.Listings()
     published_profiles: set[str] = set()
     paper_blocks_found = 0
     for extraction in extractions:
@@ -749,14 +749,16 @@ def _header_frame(extractions: list[Extraction]) -> pd.DataFrame:
     return typed
 
 
-def _listing_frame(listings: list[dict]) -> pd.DataFrame:
-    extra = ["raw_text", "source_sha256", "abstract", "title", "category", "authors", "affiliations"]
-    columns = list(dict.fromkeys([*schemas.TABLES["authorships"].columns, *schemas.TABLES["papers"].columns, *extra]))
-    columns.remove("n_profiles")
-    frame = pd.DataFrame(listings, columns=columns)
-    frame["published_date"] = frame["published_date"].astype(schemas.TABLES["papers"].schema.columns["published_date"].dtype.type)
-    frame["captured_date"] = frame["captured_date"].astype(schemas.TABLES["papers"].schema.columns["captured_date"].dtype.type)
-    return frame.reset_index(drop=True)
+def _listing_frame(listings: enrich.Listings) -> pd.DataFrame:
+    """The listings as one frame: the columns of `authorships` and `papers` (but n_profiles) and raw_text, in their declared dtypes."""
+    return formats.frame_of_values(_LISTING_COLUMNS, listings.columns())
+
+
+_LISTING_COLUMNS = {
+    **schemas.TABLES["authorships"].schema.columns,
+    **{name: column for name, column in schemas.TABLES["papers"].schema.columns.items() if name != "n_profiles"},
+    "raw_text": schemas.TABLES["rejects"].schema.columns["raw_text"],
+}
 
 
 def _keep_keys(frame: pd.DataFrame, keep: pd.DataFrame, key: list[str]) -> pd.DataFrame:

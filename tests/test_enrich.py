@@ -285,35 +285,35 @@ SEED_CODE_STATUS_COUNTS = {"linked": 8, "badge_only": 1, "mentioned": 1, "none":
 
 
 @pytest.fixture(scope="module")
-def seed_listings() -> list[dict]:
+def seed_listings() -> enrich.Listings:
     extraction = extract_file(SEED_PROFILE, SEED_SOURCE_FILE, CAPTURED)
     return enrich.enrich_extraction(extraction, "zhi-hong-deng").listings
 
 
-def _by_title(listings: list[dict], title: str) -> dict:
+def _by_title(listings: enrich.Listings, title: str) -> dict:
     return next(row for row in listings if row["title"] == title)
 
 
-def test_seed_mentioned_without_link_or_badge(seed_listings: list[dict]) -> None:
+def test_seed_mentioned_without_link_or_badge(seed_listings: enrich.Listings) -> None:
     listing = _by_title(seed_listings, SEED_MENTIONED_TITLE)
     assert SEED_MENTION in listing["abstract"]
     assert (listing["has_code_badge"], listing["code_urls"], listing["code_status"]) == (False, [], "mentioned")
 
 
-def test_seed_badge_without_link(seed_listings: list[dict]) -> None:
+def test_seed_badge_without_link(seed_listings: enrich.Listings) -> None:
     listing = _by_title(seed_listings, SEED_BADGE_ONLY_TITLE)
     assert (listing["has_code_badge"], listing["code_urls"], listing["code_status"]) == (True, [], "badge_only")
     assert (listing["author_role"], listing["author_position"]) == ("last", 2)
 
 
-def test_seed_counts_per_role_and_code_status(seed_listings: list[dict]) -> None:
+def test_seed_counts_per_role_and_code_status(seed_listings: enrich.Listings) -> None:
     roles = Counter(row["author_role"] for row in seed_listings)
     statuses = Counter(row["code_status"] for row in seed_listings)
     assert {role: roles.get(role, 0) for role in SEED_ROLE_COUNTS} == SEED_ROLE_COUNTS
     assert {status: statuses.get(status, 0) for status in SEED_CODE_STATUS_COUNTS} == SEED_CODE_STATUS_COUNTS
 
 
-def test_seed_hidden_means_not_among_the_names_shown(seed_listings: list[dict]) -> None:
+def test_seed_hidden_means_not_among_the_names_shown(seed_listings: enrich.Listings) -> None:
     hidden = [row for row in seed_listings if row["author_role"] == "hidden"]
     assert hidden
     for row in hidden:
@@ -321,11 +321,20 @@ def test_seed_hidden_means_not_among_the_names_shown(seed_listings: list[dict]) 
         assert all("deng" not in ids.name_key(author) for author in row["authors"]), row["authors"]
 
 
-def test_seed_linked_urls_are_the_abstracts_github_links(seed_listings: list[dict]) -> None:
+def test_seed_linked_urls_are_the_abstracts_github_links(seed_listings: enrich.Listings) -> None:
     for row in seed_listings:
         if row["code_status"] == "linked":
             assert len(row["code_urls"]) == 1 and row["code_urls"][0] in row["abstract"]
             assert row["code_urls"][0].startswith("https://github.com/")
+
+
+def test_seed_listing_columns_hold_each_listing_in_order(seed_listings: enrich.Listings) -> None:
+    rows = list(seed_listings)
+    columns = seed_listings.columns()
+    assert set(columns) == set(rows[0]) and len(rows) == len(seed_listings) == 42
+    for name, values in columns.items():
+        assert list(values) == [row[name] for row in rows], name
+    assert enrich.Listings().columns() == {}
 
 
 # The code-mention regex's words by role, with twins that IGNORECASE matches but lower() does

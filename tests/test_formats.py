@@ -209,6 +209,15 @@ def test_large_writes_reach_the_os_a_megabyte_at_a_time(tmp_path: Path):
     assert pa.ipc.open_file(pa.OSFile(str(tmp_path / "arrow"))).read_all().equals(arrow)
 
 
+@pytest.mark.parametrize("table", TABLES)
+def test_frame_of_values_is_the_frame_the_values_came_from(table: str):
+    # Python values of every kind, nulls and hostile text among them, back in the declared dtypes.
+    frame = large_frame(table)
+    columns = schemas.TABLES[table].schema.columns
+    pd.testing.assert_frame_equal(formats.frame_of_values(columns, formats.to_arrow(table, frame).to_pydict()), frame)
+    pd.testing.assert_frame_equal(formats.frame_of_values(columns, {}), schemas.empty_frame(table))
+
+
 def test_count_rows_reads_a_csv_whose_values_change_kind_after_the_first_block(tmp_path: Path):
     # Over 1 MB of old values that look like integers, then text: a reader that guesses column
     # types from its first block fails on the last rows.
