@@ -97,6 +97,8 @@ class RejectCounts:
     newest_date: str = "0001-01-01"  # newest capture date among their source files
 
     def add(self, frame: pd.DataFrame, current: set[str]) -> None:
+        if not len(frame):
+            return  # most batches have no rejects: nothing to count
         self.rows += len(frame)
         papers = frame[frame["record_type"] == RECORD_PAPER]
         self.papers_rejected.update(papers["source_file"].value_counts().to_dict())
@@ -271,14 +273,15 @@ def stage_batch(extractions: list[Extraction], current: set[str], directory: Pat
     authorships = schemas.conform("authorships", listing_frame)
     checked = validate.validate_table("authorships", authorships, conformed=True)
     table_failures += checked.table_failures
-    rejects.extend(_reject_rows(authorships, checked.row_failures, listing_frame))
+    if checked.row_failures:  # else every listing stays, as in most batches: nothing to look up or take
+        rejects.extend(_reject_rows(authorships, checked.row_failures, listing_frame))
+        listing_frame = _keep_keys(listing_frame, checked.frame, ["profile_id", "paper_id"])
     authorships = checked.frame.reset_index(drop=True)
-    listing_frame = _keep_keys(listing_frame, authorships, ["profile_id", "paper_id"])
     _spill_listings(listing_frame, directory / _CANDIDATES_FILE)
 
     reject_frame = schemas.conform("rejects", pd.DataFrame(rejects, columns=schemas.TABLES["rejects"].columns))
-    checked_rejects = validate.validate_table("rejects", reject_frame, conformed=True)
-    table_failures += _failures_as_table_level("rejects", reject_frame, checked_rejects)
+    if len(reject_frame):  # conform gave an empty frame its declared columns and dtypes: nothing else to check
+        table_failures += _failures_as_table_level("rejects", reject_frame, validate.validate_table("rejects", reject_frame, conformed=True))
     reject_counts = RejectCounts()
     reject_counts.add(reject_frame, current)
     return StagedBatch(

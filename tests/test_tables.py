@@ -164,6 +164,20 @@ def test_failing_rows_go_to_rejects_with_check_column_and_value() -> None:
     assert built.rows_checked["authorships"] == 4
 
 
+def test_a_listing_failing_only_an_authorships_check_publishes_neither_row() -> None:
+    # site_score is an authorships column alone; the parser reads no negative score, so one is set here.
+    deng = extraction(DENG, [DENG_ONLY, HIDDEN_ON_DENG])
+    negative = next(paper for paper in deng.papers if paper["title"] == "DeepCF: A Unified Framework")
+    negative["site_score"] = -1.5
+    built = build_tables([deng])
+
+    reject = reject_for(built, deng.source_file, negative["source_line"])
+    assert "on column site_score: found -1.5" in reject["reason"]
+    assert list(built.tables["papers"]["title"]) == ["Are More Layers Beneficial to Graph Transformers?"]
+    assert list(built.tables["authorships"]["paper_id"]) == list(built.tables["papers"]["paper_id"])
+    assert built.accounting == {"paper_blocks_found": 2, "published": 1, "rejected": 1}
+
+
 def test_profile_header_failing_a_check_rejects_the_profile_and_each_of_its_papers() -> None:
     novelty_over_100 = extraction(DENG, [DENG_ONLY, HIDDEN_ON_DENG], novelty=150)
     good = extraction(JIE, [JIE_ONLY])
