@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from conftest import REPO_ROOT
 
 SMOKE_PROFILES = 20
 SMOKE_ROUNDS = 2
 MEASUREMENTS = ("prefect floor", "baseline", "full build", "no-op refresh", "incremental refresh")
+INSTRUCTION_STEPS = ("parse", "stage batches", "paper parts")
+INSTRUCTIONS_PROFILES = 5
 
 
 def test_bench_run_writes_a_results_table(tmp_path: Path, state_dir: Path) -> None:
@@ -69,3 +74,22 @@ def test_bench_results_keep_the_text_around_the_markers(tmp_path: Path) -> None:
     results.write_text(f"# Notes before\n\n{bench_run.RESULTS_START}\nold table\n{bench_run.RESULTS_END}\n\nNotes after\n", "utf-8")
     bench_run.write_results(results, "new table\n")
     assert results.read_text("utf-8") == f"# Notes before\n\n{bench_run.RESULTS_START}\nnew table\n{bench_run.RESULTS_END}\n\nNotes after\n"
+
+
+def test_instruction_counts_of_each_step(tmp_path: Path) -> None:
+    if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+        message = "needs Debian package valgrind (.ci/run installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    completed = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / "instructions.py"), "--profiles", str(INSTRUCTIONS_PROFILES)],
+        capture_output=True, text=True, timeout=900, env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    rows = [line.split(" | ") for line in completed.stdout.splitlines() if line.startswith("| ") and " M | " in line]
+    counts = {row[0].removeprefix("| "): float(row[2].removesuffix(" M").replace(",", "")) for row in rows}
+    assert list(counts) == [*INSTRUCTION_STEPS, "all"], completed.stdout
+    # Each step was counted on its own: none is zero, and they add up to the whole.
+    assert all(counts[step] > 0 for step in INSTRUCTION_STEPS), counts
+    assert abs(sum(counts[step] for step in INSTRUCTION_STEPS) - counts["all"]) < 0.5, counts
