@@ -89,6 +89,11 @@ class Listings:
         for paper, derived in zip(self.papers, self.derived):
             yield {**paper, **dict(zip(DERIVED_FIELDS, derived))}
 
+    def add(self, paper: dict, derived: tuple) -> None:
+        """One listing: its paper block's fields and its DERIVED_FIELDS, in that order."""
+        self.papers.append(paper)
+        self.derived.append(derived)
+
     def extend(self, other: Listings) -> None:
         self.papers += other.papers
         self.derived += other.derived
@@ -97,8 +102,9 @@ class Listings:
         """Every field's values, a list per field, in listing order (none without listings)."""
         if not self.papers:
             return {}
-        # A pass over the rows per field: faster than transposing them all at once with zip(*rows).
-        columns = {key: list(map(operator.itemgetter(key), self.papers)) for key in self.papers[0]}  # fields of extract.py, each paper's
+        # Every paper block has the fields of the first (extract.py). A pass over the rows per
+        # field is faster than transposing them all at once with zip(*rows).
+        columns = {key: list(map(operator.itemgetter(key), self.papers)) for key in self.papers[0]}
         columns.update((name, list(map(operator.itemgetter(index), self.derived))) for index, name in enumerate(DERIVED_FIELDS))
         return columns
 
@@ -277,12 +283,12 @@ def enrich_extraction(extraction: Extraction, profile_id: str) -> Enriched:
         abstract = paper["abstract"]
         folded = _folded(abstract) if abstract else ""
         urls = _code_urls(abstract, folded)
-        enriched.listings.papers.append(paper)
-        enriched.listings.derived.append(  # DERIVED_FIELDS
-            (
+        enriched.listings.add(
+            paper,
+            (  # DERIVED_FIELDS
                 profile_id, paper_id, arxiv_category, category_name, paper["published_date"].year, len(authors), authors[0],
                 urls, _code_status(urls, paper["has_code_badge"], abstract, folded), position, role, evidence, position == 1,
-            )
+            ),
         )
     return enriched
 
