@@ -9,7 +9,6 @@ change is also checked in time, with paired builds or the benchmark.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import shutil
 import subprocess
 import sys
@@ -40,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("valgrind is not installed (Debian: apt-get install valgrind)")
     with tempfile.TemporaryDirectory(prefix="paper-profiles-instructions-") as work:
         raw = Path(work) / "raw"
-        papers = _prepare_raw(raw, args.profiles)
-        counts = _count(raw, Path(work))
+        _prepare_raw(raw, args.profiles)
+        counts, papers = _count(raw, Path(work))
     print(f"{args.profiles:,} profiles, {papers:,} paper blocks, seed {DEFAULT_SEED}; valgrind callgrind, only each step counted:\n")
     print("| step | what | instructions | per paper block |\n|---|---|---:|---:|")
     for step, count in counts.items():
@@ -50,22 +49,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _prepare_raw(raw: Path, profiles: int) -> int:
-    """Generate and archive the profiles (not counted); the number of paper blocks."""
-    from flows import incremental, ingest, synth
+def _prepare_raw(raw: Path, profiles: int) -> None:
+    """Generate and archive the profiles (not counted)."""
+    from flows import ingest, synth
 
     synth.write_profiles(raw / "inbox", profiles, seed=DEFAULT_SEED, captured_date=synth.DEFAULT_CAPTURED_DATE)
     ingest.ingest_inbox(raw, synth.DEFAULT_CAPTURED_DATE)
-    return sum(extraction.paper_blocks_found for extraction in incremental.extract_snapshots(ingest.list_snapshots(raw)))
 
 
-def _count(raw: Path, work: Path) -> dict[str, int]:
-    """Run the steps under callgrind with counting off, turning it on around each step; each step's count."""
+def _count(raw: Path, work: Path) -> tuple[dict[str, int], int]:
+    """Run the steps under callgrind with counting off, turning it on around each step; each step's count, and the paper blocks parsed."""
     out = work / "callgrind.out"
-    command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+    command = ["valgrind", "--quiet", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
                sys.executable, str(Path(__file__).resolve()), "--child", str(raw)]
     counts: dict[str, int] = {}
-    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as child:
+    # The measured process's errors, if any, reach this one's standard error.
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as child:
         for step in STEPS:
             _expect(child, f"ready {step}")
             _control(child.pid, "--zero")
@@ -75,10 +74,11 @@ def _count(raw: Path, work: Path) -> dict[str, int]:
             _control(child.pid, "--instr=off")
             _control(child.pid, f"--dump={step}")
             counts[step] = _dumped_total(out, len(counts) + 1)
+        papers = int(child.stdout.readline().removeprefix("paper blocks "))
         _tell(child)
     if child.returncode:
         raise SystemExit(f"the measured process failed (exit {child.returncode})")
-    return counts
+    return counts, papers
 
 
 def _measured(raw: Path) -> int:
@@ -97,6 +97,7 @@ def _measured(raw: Path) -> int:
     ])
     directories = [batch.directory for batch in staged]
     _step("paper parts", lambda: [tables.stage_papers(buckets, directories, tables.papers_dir(build)) for buckets in tables.paper_parts()])
+    print(f"paper blocks {sum(extraction.paper_blocks_found for batch in extractions for extraction in batch)}", flush=True)
     sys.stdin.readline()  # the parent has read the last count
     return 0
 
