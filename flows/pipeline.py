@@ -191,7 +191,12 @@ def extract_stage(snapshots: list[Snapshot], batch_size: int, use_cache: bool, b
     if todo:
         jobs = BatchJobs([BatchJob(batches[number], currents[number], directories[number], keys[number]) for number in todo])
         claims = Claims(tables.claims_dir(build_dir, "extract"), len(todo))
-        for number, batch in zip(todo, _on_every_worker(extract_batches, claims, workers, jobs, use_cache)):
+        # A task per worker even when fewer batches need staging (a refresh with one new capture
+        # re-stages one): the pool starts a worker per task it is given, and the paper parts
+        # after this use every worker. A task that finds no batch left returns at once, its
+        # worker started (~2.5 CPU-s: Python, Prefect, pandas, pyarrow, pandera) while the others stage.
+        tasks = min(workers, max(len(todo), len(tables.paper_parts())))
+        for number, batch in zip(todo, _on_every_worker(extract_batches, claims, tasks, jobs, use_cache)):
             staged[number] = batch
     return Extracted(
         batches=staged,
@@ -213,9 +218,9 @@ def papers_parts(claims: Claims, parts: list[range], batch_dirs: list[Path], bui
     return staged
 
 
-def _on_every_worker(stage_task: Task, claims: Claims, workers: int, *arguments: object) -> list:
-    """Run `stage_task(claims, *arguments)` as one task per worker (no more tasks than pieces); the pieces' results in order."""
-    futures = [stage_task.submit(claims, *arguments) for _ in range(min(workers, claims.count))]
+def _on_every_worker(stage_task: Task, claims: Claims, tasks: int, *arguments: object) -> list:
+    """Run `stage_task(claims, *arguments)` as `tasks` tasks (one per worker), which take the pieces in turn; the pieces' results in order."""
+    futures = [stage_task.submit(claims, *arguments) for _ in range(tasks)]
     return claims.gather([future.result() for future in futures])
 
 
@@ -248,7 +253,7 @@ def build_stage(batches: list[StagedBatch], build_dir: Path, workers: int) -> Bu
     ranges = tables.paper_parts()
     claims = Claims(tables.claims_dir(build_dir, "papers"), len(ranges))
     with tables.PapersTable(build_dir, ranges) as papers_table:
-        parts = _on_every_worker(papers_parts, claims, workers, ranges, batch_dirs, build_dir)
+        parts = _on_every_worker(papers_parts, claims, min(workers, len(ranges)), ranges, batch_dirs, build_dir)
         # quote: Prefect would otherwise walk every header frame of every batch looking for futures.
         return assemble_stage(quote(batches), quote(parts), quote(papers_table), build_dir)
 
