@@ -187,16 +187,28 @@ def _unequal_rows(table: str, old: pa.Table, new: pa.Table) -> tuple[pa.Table, p
     if old.schema != new.schema or not old.num_rows or not new.num_rows:
         return old, new
     key = list(schemas.TABLES[table].primary_key)
+    if old.num_rows == new.num_rows and all(old.column(name).equals(new.column(name)) for name in key):
+        # The same records in the same order, as in nearly every window of a refresh: rows pair
+        # by position, with no join and no copy of every column (one new capture at 10,000
+        # profiles: the whole diff 3.5-4.1 s with them, 2.2-2.9 s without).
+        unequal = _unequal_fields(old, new, key)
+        return old.filter(unequal), new.filter(unequal)
     pairs = (old.select(key).append_column(_OLD_ROW, pa.array(range(old.num_rows), pa.int64()))
              .join(new.select(key).append_column(_NEW_ROW, pa.array(range(new.num_rows), pa.int64())), key, join_type="inner"))
     old_rows, new_rows = pairs.column(_OLD_ROW).combine_chunks(), pairs.column(_NEW_ROW).combine_chunks()
-    unequal = pa.array(np.zeros(pairs.num_rows, dtype=bool))
-    for name in new.column_names:
-        if name not in key:
-            unequal = pc.or_(unequal, _unequal(old.column(name).take(old_rows), new.column(name).take(new_rows)))
+    unequal = _unequal_fields(old.take(old_rows), new.take(new_rows), key)
     keep_old = _without(old.num_rows, old_rows.filter(pc.invert(unequal)))
     keep_new = _without(new.num_rows, new_rows.filter(pc.invert(unequal)))
     return old.filter(keep_old), new.filter(keep_new)
+
+
+def _unequal_fields(old: pa.Table, new: pa.Table, key: list[str]) -> pa.Array:
+    """Row by row, whether any column but the key differs between two tables whose rows are paired by position."""
+    unequal = pa.array(np.zeros(new.num_rows, dtype=bool))
+    for name in new.column_names:
+        if name not in key:
+            unequal = pc.or_(unequal, _unequal(old.column(name), new.column(name)))
+    return unequal
 
 
 def _unequal(old: pa.ChunkedArray, new: pa.ChunkedArray) -> pa.Array:
