@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import concurrent.futures
 import datetime as dt
 import json
 import math
@@ -21,7 +22,7 @@ from schemas.changes import SCHEMA_KEY, WHOLE_RECORD
 
 KEY_SEPARATOR = "/"
 # Rows read per Parquet batch on each side of a table's diff: with the rows carried from the
-# previous window, a side never holds more than one batch.
+# previous window, a side never holds more than one batch, and the next one being read (_read_ahead).
 BATCH_ROWS = 20_000
 _OLD_ROW, _NEW_ROW = "_old_row", "_new_row"
 
@@ -39,8 +40,9 @@ def diff_release_files(
     sorted by the table's primary key, so they are merge-joined in windows that end at the smaller
     of the two sides' last keys read; rows after that cut wait for the next window. Rows equal in
     both releases are dropped in Arrow (_unequal_rows); only the rest are compared field by field
-    in pandas. Memory is bounded by one batch per side plus the changes found: those are all kept
-    and sorted at the end (schemas.conform), like any published table.
+    in pandas. Each side's next batch is decoded by a thread while this one is compared. Memory is
+    bounded by two batches per side plus the changes found: those are all kept and sorted at the
+    end (schemas.conform), like any published table.
 
     A table missing from the previous release is compared with an empty one (and has no schema
     changes); a table missing from the current release is not compared. Added and removed rows
@@ -58,8 +60,8 @@ def diff_release_files(
         if previous_path.exists():
             previous_schema = pq.read_schema(previous_path)
             rows += _schema_changes(release_id, table, previous_schema, schemas.arrow_schema(table))
-            previous_batches = _key_ordered_batches(table, previous_path, batch_size)
-        current_batches = _key_ordered_batches(table, current_path, batch_size)
+            previous_batches = _read_ahead(_key_ordered_batches(table, previous_path, batch_size))
+        current_batches = _read_ahead(_key_ordered_batches(table, current_path, batch_size))
         for old, new in _aligned_windows(table, previous_batches, current_batches, previous_schema, current_schema):
             old, new = _unequal_rows(table, old, new)
             if old.num_rows or new.num_rows:
@@ -258,6 +260,19 @@ def _key_ordered_batches(table: str, path: Path, batch_size: int) -> Iterator[pa
                     f"{_key_text(batch, key, 0)} comes after {_key_text(last_row, key, 0)}"
                 )
             last_row = batch.slice(batch.num_rows - 1)
+            yield batch
+
+
+def _read_ahead(batches: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """The same batches, the next one read by a thread of its own while the caller compares this one.
+
+    Decoding Parquet leaves the GIL, and the comparison is many short Arrow calls: side by side,
+    the diff of a 10,000-profile refresh took 1.5-1.7 s instead of 1.9-2.9 s. One batch ahead, no more.
+    """
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as reader:
+        upcoming = reader.submit(next, batches, None)
+        while (batch := upcoming.result()) is not None:
+            upcoming = reader.submit(next, batches, None)
             yield batch
 
 

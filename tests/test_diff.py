@@ -181,6 +181,25 @@ def test_a_file_out_of_key_order_is_refused(tmp_path: Path):
         diff.diff_release_files(RELEASE_ID, previous_dir, current_dir, ["papers"], batch_size=2)
 
 
+def test_batches_are_read_one_ahead_in_order_and_a_read_error_comes_after_the_batches_before_it():
+    pulled = []
+
+    def batches():
+        for number in range(5):
+            pulled.append(number)
+            if number == 3:
+                raise ValueError("batch 3 unreadable")
+            yield number
+
+    received = []
+    with pytest.raises(ValueError, match="batch 3 unreadable"):
+        for batch in diff._read_ahead(batches()):
+            # Bounded memory: while the caller holds batch n, at most batch n + 1 has been read.
+            assert max(pulled) <= batch + 1
+            received.append(batch)
+    assert received == [0, 1, 2]
+
+
 @pytest.mark.parametrize("previous_file", ["empty", "missing"])
 def test_a_table_new_in_this_release_is_all_added(tmp_path: Path, previous_file: str):
     authorships = seed("authorships")
