@@ -48,6 +48,7 @@ class LocalServer:
     api_url: str
     log_path: Path
     own_session: bool = True  # its own process group (stopped with killpg), or this process's
+    port_reservation: socket.socket | None = None  # holds the port from before the server binds it until it stops (_reserved_port)
 
 
 def configured_api_url() -> str | None:
@@ -80,17 +81,23 @@ def launch_local_server(
     process dies, even killed (Linux): a run's server must not outlive the run.
     """
     home.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    reservation = _reserved_port()
+    port = reservation.getsockname()[1]
     log_path = home / SERVER_LOG_NAME
     environment = {**os.environ, **SERVER_ENV, **(extra_env or {}), "PREFECT_HOME": str(home)}
     environment.pop("PREFECT_API_URL", None)
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", SERVER_HOST, "--port", str(port), "--analytics-off", *extra_args]
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            command, env=environment, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=not with_this_process, preexec_fn=_terminated_with_this_process() if with_this_process else None,
-        )
-    return LocalServer(process=process, api_url=f"http://{SERVER_HOST}:{port}/api", log_path=log_path, own_session=not with_this_process)
+    try:
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                command, env=environment, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=not with_this_process, preexec_fn=_terminated_with_this_process() if with_this_process else None,
+            )
+    except BaseException:
+        reservation.close()
+        raise
+    return LocalServer(process=process, api_url=f"http://{SERVER_HOST}:{port}/api", log_path=log_path,
+                       own_session=not with_this_process, port_reservation=reservation)
 
 
 def wait_until_healthy(server: LocalServer, timeout: float = SERVER_STARTUP_TIMEOUT_SECONDS) -> None:
@@ -105,15 +112,19 @@ def wait_until_healthy(server: LocalServer, timeout: float = SERVER_STARTUP_TIME
 
 
 def stop_local_server(server: LocalServer) -> None:
-    """Stop the server process (and anything it spawned); kill it if it does not stop in time."""
-    if server.process.poll() is not None:
-        return
-    _signal(server, signal.SIGTERM)
+    """Stop the server process (and anything it spawned); kill it if it does not stop in time. Its port is free again after."""
     try:
-        server.process.wait(SERVER_STOP_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        _signal(server, signal.SIGKILL)
-        server.process.wait()
+        if server.process.poll() is not None:
+            return
+        _signal(server, signal.SIGTERM)
+        try:
+            server.process.wait(SERVER_STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            _signal(server, signal.SIGKILL)
+            server.process.wait()
+    finally:
+        if server.port_reservation is not None:
+            server.port_reservation.close()
 
 
 def _signal(server: LocalServer, signum: int) -> None:
@@ -159,7 +170,20 @@ def _terminated_with_this_process() -> Callable[[], None] | None:
     return in_child
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((SERVER_HOST, 0))
-        return probe.getsockname()[1]
+def _reserved_port() -> socket.socket:
+    """A socket bound to a free port of SERVER_HOST, never listening: the port stays ours while the server starts.
+
+    A port found free and let go before the server binds it could be handed to another process
+    meanwhile (another run starting its own server, say), and this run would then wait for, or
+    talk to, a server that is not its own. Bound with SO_REUSEADDR, as the server binds its own
+    socket (asyncio's default), it lets the server bind the port and listen, and no one else:
+    the kernel hands out no port in use to a bind to port 0, and refuses an explicit bind of it.
+    """
+    reservation = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        reservation.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        reservation.bind((SERVER_HOST, 0))
+    except BaseException:
+        reservation.close()
+        raise
+    return reservation

@@ -6,14 +6,19 @@ environment, then looks for its flow run in the databases of the servers it coul
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
 from contextlib import closing
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
 
 from conftest import REPO_ROOT, SEED_PROFILE
 from flows import local_server
@@ -104,6 +109,21 @@ def test_a_killed_run_takes_its_server_with_it(tmp_path: Path) -> None:
         run.kill()  # SIGKILL: the run cannot stop its server itself
         run.wait()
     _wait_for(lambda: not local_server.is_healthy(api_url), "the server to stop after its run was killed")
+
+
+def test_a_launched_server_holds_its_port_from_the_start(tmp_path: Path) -> None:
+    """No other process can take the port between the launch and the server binding it (the port race)."""
+    server = local_server.launch_local_server(migrated_home(tmp_path / "prefect"), ("--no-services", "--no-ui"))
+    try:
+        port = urlsplit(server.api_url).port
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as other, pytest.raises(OSError) as refused:
+            other.bind((local_server.SERVER_HOST, port))  # the server process has not bound it yet: it is still starting
+        assert refused.value.errno == errno.EADDRINUSE
+        local_server.wait_until_healthy(server)  # the reservation does not keep the server itself from the port
+    finally:
+        local_server.stop_local_server(server)
+    assert server.port_reservation.fileno() == -1  # let go with the server
+    assert not local_server.is_healthy(server.api_url)
 
 
 def _wait_for(condition, what: str, timeout: float = 120):
