@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jinja2
 import matplotlib
+import matplotlib.axes
 import matplotlib.axis
 import matplotlib.dates
 import matplotlib.ticker
@@ -375,9 +376,7 @@ def metric_history_svg(snapshots: pd.DataFrame, profile_ids: list[str]) -> str:
             axes.set_title(label)
             axes.tick_params(labelbottom=True)  # the panel above the legend has none below it
             _integer_ticks(axes.yaxis)  # every metric is a count
-            locator = matplotlib.dates.AutoDateLocator(maxticks=4)
-            axes.xaxis.set_major_locator(locator)
-            axes.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(locator))
+            _day_ticks(axes)
         legend_panel = panels[-1]
         legend_panel.axis("off")
         legend_panel.legend([line for line, _ in lines], [name for _, name in lines], loc="upper left", frameon=False)
@@ -449,6 +448,22 @@ def _integer_ticks(axis: matplotlib.axis.Axis) -> None:
     """Ticks at whole numbers only, with thousands separators (12,000)."""
     axis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     axis.set_major_formatter(matplotlib.ticker.StrMethodFormatter("{x:,.0f}"))
+
+
+def _day_ticks(axes: matplotlib.axes.Axes) -> None:
+    """Up to four date ticks on whole days: captures have a date, no time of day.
+
+    Left to itself, the locator ticks a span of one to four days every 12 hours (and warns that it
+    found no interval): such a span is too few days for its minimum of 5 ticks. Two ticks are
+    enough, and a view of at least two days gets them at day boundaries.
+    """
+    low, high = axes.get_xlim()  # in days
+    if high - low < 2:
+        middle = (low + high) / 2
+        axes.set_xlim(middle - 1, middle + 1)
+    locator = matplotlib.dates.AutoDateLocator(minticks=2, maxticks=4)
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(locator))
 
 
 def _chart(chart_id: str, title: str, caption: str, svg: str | None) -> Chart:

@@ -8,8 +8,10 @@ import functools
 import http.server
 import os
 import shutil
+import re
 import threading
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -221,6 +223,24 @@ def test_metric_history_is_a_note_when_no_profile_has_several_snapshots(output: 
     assert chart.svg is None
     assert "No profile has more than one" in chart.caption
     assert site.metric_history_chart(snapshots).svg is not None
+
+
+@pytest.mark.parametrize("days", [1, 2, 3, 4, 9, 40, 400])
+def test_metric_history_ticks_capture_dates_on_whole_days(output: Path, days: int) -> None:
+    """Captures a few days apart (daily refreshes) once got ticks every 12 hours, and a matplotlib warning."""
+    from flows import formats
+
+    snapshots = formats.read("profile_snapshots", output / "latest" / "profile_snapshots.parquet")
+    history = snapshots[snapshots["name"] == PROFILE_WITH_HISTORY].sort_values("captured_date").reset_index(drop=True)
+    assert len(history) == 2
+    history["captured_date"] = [history["captured_date"][0], history["captured_date"][0] + dt.timedelta(days=days)]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        svg = site.metric_history_svg(history, list(history["profile_id"].unique()))
+
+    labels = re.findall(r"<text[^>]*>([^<]*)</text>", svg)  # svg.fonttype "none": tick labels are text
+    assert not [label for label in labels if re.fullmatch(r"\d{1,2}:\d{2}", label)], labels
 
 
 def test_filesize_uses_decimal_units() -> None:
