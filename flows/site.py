@@ -453,9 +453,9 @@ def _integer_ticks(axis: matplotlib.axis.Axis) -> None:
 def _day_ticks(axes: matplotlib.axes.Axes) -> None:
     """Up to four date ticks on whole days: captures have a date, no time of day.
 
-    Left to itself, the locator ticks a span of one to four days every 12 hours (and warns that it
-    found no interval): such a span is too few days for its minimum of 5 ticks. Two ticks are
-    enough, and a view of at least two days gets them at day boundaries.
+    Left to itself, the locator ticks a span of one to four days every 12 hours, and from two days
+    on warns that it found no interval: such a span has fewer days than its minimum of 5 ticks.
+    Two ticks are enough, and a view of at least two days gets them at day boundaries.
     """
     low, high = axes.get_xlim()  # in days
     if high - low < 2:

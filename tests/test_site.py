@@ -7,8 +7,8 @@ import datetime as dt
 import functools
 import http.server
 import os
-import shutil
 import re
+import shutil
 import threading
 import urllib.request
 import warnings
