@@ -20,6 +20,8 @@ import logging  # noqa: E402
 
 import pytest  # noqa: E402
 
+from prefect_server import stop_client_workers  # noqa: E402
+
 # Prefect's embedded server logs "Stopping temporary server" at interpreter exit, after pytest
 # has closed the captured streams; without this the run would end in a logging traceback.
 logging.raiseExceptions = False
@@ -32,3 +34,10 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 @pytest.fixture(scope="session")
 def state_dir() -> Path:
     return _SESSION_STATE
+
+
+@pytest.fixture(autouse=True)
+def _prefect_client_workers_stopped():
+    """After each test, stop the Prefect client workers a flow run in this process left running (prefect_server.stop_client_workers)."""
+    yield
+    stop_client_workers()
