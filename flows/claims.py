@@ -20,15 +20,23 @@ class Claims:
     wins, on this machine or on a shared file system. A worker that finishes early takes more:
     the stage is balanced to within one piece, and Prefect's own cost (~0.13 CPU-second a task
     run, over the worker, the server and the flow) is paid once per worker, not once per piece.
+
+    Pieces are taken in `order` (every piece number once), else in number order. Given largest
+    first, the stage ends within the smallest pieces of balance, not within whichever came last.
     """
 
     directory: Path
     count: int
+    order: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.order is not None and sorted(self.order) != list(range(self.count)):
+            raise ValueError(f"claim order {self.order} is not an order of pieces 0 to {self.count - 1}")
 
     def __iter__(self) -> Iterator[int]:
-        """The pieces this caller takes, in order; each is claimed only when the previous one is done."""
+        """The pieces this caller takes, in the claim order; each is claimed only when the previous one is done."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        for number in range(self.count):
+        for number in range(self.count) if self.order is None else self.order:
             try:
                 os.close(os.open(self.directory / f"{number:06d}", os.O_WRONLY | os.O_CREAT | os.O_EXCL))
             except FileExistsError:

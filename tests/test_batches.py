@@ -162,6 +162,16 @@ def test_tasks_sharing_claims_take_pieces_in_turn_first_come_first_served(tmp_pa
     assert claims.gather([{1: "b", 4: "e"}, {0: "a", 2: "c", 3: "d"}, {}]) == ["a", "b", "c", "d", "e"]
 
 
+def test_claims_given_an_order_are_taken_in_that_order(tmp_path: Path) -> None:
+    order = (3, 0, 4, 1, 2)  # largest piece first, as the extract stage gives them
+    early, late = iter(Claims(tmp_path / "claims", 5, order)), iter(Claims(tmp_path / "claims", 5, order))
+
+    assert [next(early), next(late), next(late)] == [3, 0, 4]
+    assert list(early) == [1, 2] and list(late) == []
+    with pytest.raises(ValueError, match="not an order of pieces 0 to 4"):
+        Claims(tmp_path / "other", 5, (0, 1, 2, 3, 3))
+
+
 def _take_all(directory: Path, count: int) -> list[int]:
     return list(Claims(directory, count))
 
