@@ -183,7 +183,7 @@ def _pointed_at(api_url: str) -> Iterator[None]:
     try:
         yield
     finally:
-        _send_pending_logs_and_events()
+        send_pending_logs_and_events()
         for name, value in before.items():
             if value is None:
                 del os.environ[name]
@@ -192,11 +192,12 @@ def _pointed_at(api_url: str) -> Iterator[None]:
         refresh_global_settings_context()
 
 
-def _send_pending_logs_and_events() -> None:
-    """Wait until Prefect's log and event workers have sent what they hold, before the server they send to stops.
+def send_pending_logs_and_events() -> None:
+    """Wait until Prefect's log and event workers have sent what they hold, and stop them; the next flow run starts new ones.
 
-    Prefect's own test server does the same before it stops; otherwise the workers would send at
-    interpreter exit, to a server gone (or, the URL unset again, start an embedded one).
+    Before the server they send to stops: Prefect's own test server does the same; otherwise the
+    workers would send at interpreter exit, to a server gone (or, the URL unset again, start an
+    embedded one).
     """
     from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogWorker

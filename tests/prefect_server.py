@@ -54,24 +54,6 @@ def _server() -> tuple[str, Path]:
     return server.api_url, home
 
 
-def stop_client_workers(timeout: float = 30) -> None:
-    """Send what this process's Prefect client still holds (events, API logs) and stop its background workers.
-
-    A flow run in the test process leaves them running, the events worker with a websocket open
-    to the API. The websocket's pings, every ~10 s on Prefect's event-loop thread, draw from the
-    global `random` module, and a Hypothesis draw that spans one is reported as a strategy using
-    `random` (an intermittent HypothesisDeprecationWarning in later property tests). The next
-    flow run in the process starts new workers.
-    """
-    if "prefect.events.worker" not in sys.modules:
-        return  # no flow ran in this process: nothing started them
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-
-    for worker in (EventsWorker, APILogWorker):
-        worker.drain_all(timeout=timeout, at_exit=False)
-
-
 def flow_env(state_dir: Path, **extra: str) -> dict[str, str]:
     """Environment for a `python -m flows` process: the shared server and its own state folder."""
     env = {
