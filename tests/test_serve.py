@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 import zoneinfo
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,7 +49,7 @@ def test_serve_schedules_the_refresh_on_a_local_server_and_runs_it(tmp_path: Pat
     environment.pop("PREFECT_API_URL", None)
     log_path = tmp_path / "serve.log"
     server_pid = None
-    with log_path.open("wb") as log:
+    with log_path.open("wb") as log, _ctrl_c_reaches_children():
         # Started from an unrelated folder: the deployment must not depend on the working directory.
         serving = subprocess.Popen(
             [sys.executable, "-m", "flows", "serve", "--cron", CRON, "--timezone", TIMEZONE,
@@ -131,6 +133,21 @@ def test_good_schedule_keeps_cron_and_time_zone() -> None:
     schedule = serve.cron_schedule(CRON, TIMEZONE)
 
     assert (schedule.cron, schedule.timezone) == (CRON, TIMEZONE)
+
+
+@contextlib.contextmanager
+def _ctrl_c_reaches_children() -> Iterator[None]:
+    """Processes started in the block do not ignore SIGINT, even if this one does.
+
+    A test run started in the background by a non-interactive shell (`make test &` in a script)
+    ignores SIGINT, and its children inherit that: Ctrl-C could not stop `flows serve`, and the
+    test would wait out STOP_TIMEOUT_SECONDS. A handled SIGINT is reset to the default in a child.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _wait_for_line(log_path: Path, process: subprocess.Popen, pattern: str) -> str:
