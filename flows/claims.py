@@ -22,7 +22,8 @@ class Claims:
     run, over the worker, the server and the flow) is paid once per worker, not once per piece.
 
     Pieces are taken in `order` (every piece number once), else in number order. Given largest
-    first, the stage ends within the smallest pieces of balance, not within whichever came last.
+    first, the workers end within about the smallest piece of each other, not within whichever
+    piece came last.
     """
 
     directory: Path
