@@ -102,7 +102,7 @@ class RejectCounts:
         self.rows += len(frame)
         papers = frame[frame["record_type"] == RECORD_PAPER]
         self.papers_rejected.update(papers["source_file"].value_counts().to_dict())
-        self.current_paper_rejects += int(papers["source_file"].isin(current).sum())
+        self.current_paper_rejects += int(_is_in(papers["source_file"], current).sum())
         self.by_stage.update(frame["stage"].tolist())
         self.by_record_type.update(frame["record_type"].tolist())
         self.by_reason.update(reason_kind(reason) for reason in frame["reason"])
@@ -614,7 +614,7 @@ def _write_authorships(batches: list[StagedBatch], directory: Path, failed_paper
     per_profile: Counter = Counter()
 
     def without_failed(frame: pd.DataFrame) -> pd.DataFrame:
-        return frame[~frame["paper_id"].isin(failed_papers)].reset_index(drop=True) if failed_papers else frame
+        return frame[~_is_in(frame["paper_id"], failed_papers)].reset_index(drop=True) if failed_papers else frame
 
     failed_ids = pa.array(sorted(failed_papers), pa.string())
     with formats.TableWriter("authorships", directory) as writer:
