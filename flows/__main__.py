@@ -9,8 +9,12 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flows import memory, settings
+
+if TYPE_CHECKING:  # Prefect is imported once the run's server is starting (prefect_api)
+    from prefect.task_runners import TaskRunner
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -76,20 +80,38 @@ def build_parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     from flows.local_server import ServerStartError
 
+    early_pool = None
+
+    def while_the_server_starts() -> None:
+        nonlocal early_pool
+        _load_build_modules()
+        from flows.pipeline import may_build
+
+        if args.runner == "local" and may_build(args.raw_dir, args.output_dir, use_cache=not args.no_cache):
+            early_pool = _task_runner(args)
+            # One worker now, on the core the server's start leaves idle: a second would slow that
+            # start as much as it gains (bench/results.md).
+            early_pool.start_workers(1)
+
     try:
-        with prefect_api(while_starting=_load_build_modules):
-            return _run_flow(args)
+        with prefect_api(while_starting=while_the_server_starts):
+            if early_pool is not None:
+                early_pool.start_workers()  # the others, while the flow starts on this process's core
+            return _run_flow(args, early_pool or _task_runner(args))
     except ServerStartError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_PROBLEMS
+    finally:
+        if early_pool is not None:
+            early_pool.close()  # its workers, if the flow never took them
 
 
-def _run_flow(args: argparse.Namespace) -> int:
+def _run_flow(args: argparse.Namespace, task_runner: TaskRunner) -> int:
     from flows import pipeline
     from flows.errors import AccountingError, PublishGateError, TableValidationError
     from flows.lock import RunLockedError
 
-    flow = pipeline.refresh.with_options(task_runner=_task_runner(args))
+    flow = pipeline.refresh.with_options(task_runner=task_runner)
     try:
         summary = flow(
             raw_dir=str(args.raw_dir),
@@ -117,7 +139,7 @@ def _run_flow(args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if problems else EXIT_OK
 
 
-def _task_runner(args: argparse.Namespace):
+def _task_runner(args: argparse.Namespace) -> TaskRunner:
     """The task runner `args` ask for."""
     if args.runner == "dask":
         from prefect_dask import DaskTaskRunner
@@ -125,12 +147,11 @@ def _task_runner(args: argparse.Namespace):
         if args.dask_address:
             return DaskTaskRunner(address=args.dask_address)
         return DaskTaskRunner(cluster_kwargs={"n_workers": args.workers, "threads_per_worker": 1, "processes": True})
-    from prefect.task_runners import ProcessPoolTaskRunner
-
     from flows.pipeline import prepare_pool_worker
+    from flows.pool import EarlyStartProcessPoolTaskRunner
 
     # Processes, not threads: parsing and enrichment are pure Python, so threads share one core (GIL).
-    return ProcessPoolTaskRunner(max_workers=args.workers, initializer=prepare_pool_worker)
+    return EarlyStartProcessPoolTaskRunner(max_workers=args.workers, initializer=prepare_pool_worker)
 
 
 @contextlib.contextmanager

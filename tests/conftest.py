@@ -19,6 +19,10 @@ os.environ["PREFECT_HOME"] = str(_SESSION_STATE / "prefect")
 
 import logging  # noqa: E402
 
+# Prefect reads its settings when first imported: the project's defaults (flows/settings.py: the
+# embedded server's start-up timeout among them) must be set before any test module imports it.
+import flows  # noqa: E402, F401
+
 import pytest  # noqa: E402
 
 # Prefect's embedded server logs "Stopping temporary server" at interpreter exit, after pytest

@@ -15,7 +15,7 @@ from prefect.client.schemas.objects import State
 
 from flows import formats, incremental, ingest, settings, tables
 from flows.checksums import sha256_file
-from flows.pipeline import refresh
+from flows.pipeline import may_build, refresh
 from flows.synth import write_profiles
 
 FIRST_CAPTURE = dt.date(2026, 11, 26)
@@ -39,11 +39,14 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_refresh_with_nothing_new_parses_nothing_and_writes_nothing(tmp_path: Path, state_dir: Path) -> None:
     raw_dir, output_dir = tmp_path / "raw", tmp_path / "output"
     write_profiles(raw_dir / "inbox", PROFILES, seed=SEED, captured_date=FIRST_CAPTURE)
+    assert may_build(raw_dir, output_dir)  # the hint `python -m flows run` starts its pool's workers on
 
     first = refresh(raw_dir=str(raw_dir), output_dir=str(output_dir), captured_date=FIRST_CAPTURE)
     assert first["files_parsed"] == PROFILES
     assert first["release_id"] == FIRST_CAPTURE.isoformat()
     before = _tree(output_dir)
+    assert not may_build(raw_dir, output_dir)
+    assert may_build(raw_dir, output_dir, use_cache=False)
 
     again = refresh(raw_dir=str(raw_dir), output_dir=str(output_dir))
 
@@ -59,6 +62,7 @@ def test_refresh_with_one_new_capture_parses_only_its_batch(tmp_path: Path, stat
     refresh(raw_dir=str(raw_dir), output_dir=str(output_dir), captured_date=FIRST_CAPTURE, batch_size=ONE_FOLDER_A_BATCH)
     [second_capture] = write_profiles(tmp_path / "later", 1, seed=SEED, captured_date=SECOND_CAPTURE)
     shutil.move(second_capture, raw_dir / "inbox" / second_capture.name)
+    assert may_build(raw_dir, output_dir)
 
     state = refresh(raw_dir=str(raw_dir), output_dir=str(output_dir), captured_date=SECOND_CAPTURE, batch_size=ONE_FOLDER_A_BATCH,
                     workers=WORKERS, return_state=True)
