@@ -119,7 +119,10 @@ def _stage_batch(job: BatchJob) -> StagedBatch:
 
 
 def prepare_pool_worker() -> None:
-    """Each pool worker's set-up (the task runner's initializer): load what its tasks use, and exit without collecting."""
+    """Each pool worker's set-up (the task runner's initializer): exit with the run, load what its tasks use, and exit without collecting."""
+    from flows.pool import exit_with_parent
+
+    exit_with_parent()
     memory.exit_without_collecting()
     load_table_modules()
 

@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.connection
+import os
+import threading
 from typing import Any
 
 from prefect.task_runners import ProcessPoolTaskRunner
+
+
+def exit_with_parent() -> None:
+    """Have this pool worker exit as soon as the process that started it dies (call it in the worker's initializer).
+
+    An idle worker waits for its next call on a queue whose write end it holds too, so after a
+    run killed with SIGKILL it would wait forever: workers a run starts while its server starts
+    (EarlyStartProcessPoolTaskRunner) outlived every run killed then. A daemon thread waits on
+    the parent's sentinel, which spawn hands each worker and which ends with the parent.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:  # not started by multiprocessing
+        return
+
+    def exit_when_parent_ends() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=exit_when_parent_ends, name="exit-with-parent", daemon=True).start()
 
 
 class EarlyStartProcessPoolTaskRunner(ProcessPoolTaskRunner):

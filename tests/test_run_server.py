@@ -93,7 +93,7 @@ def _flow_runs_of(raw: Path, home: Path) -> int:
     return count
 
 
-def test_a_killed_run_takes_its_server_with_it(tmp_path: Path) -> None:
+def test_a_killed_run_takes_its_server_and_its_pool_workers_with_it(tmp_path: Path) -> None:
     home = migrated_home(tmp_path / "prefect")
     raw = _seed_raw(tmp_path)
     log = tmp_path / "run.log"
@@ -105,10 +105,13 @@ def test_a_killed_run_takes_its_server_with_it(tmp_path: Path) -> None:
     try:
         api_url = _wait_for(lambda: _server_url_in(home), "the run's server to say where it listens")
         _wait_for(lambda: local_server.is_healthy(api_url), "the run's server to answer")
+        # A first build: the run starts a pool worker while its server starts (flows/pool.py).
+        workers = _wait_for(lambda: _pool_workers_of(run.pid), "the run's first pool worker")
     finally:
-        run.kill()  # SIGKILL: the run cannot stop its server itself
+        run.kill()  # SIGKILL: the run cannot stop its server or its workers itself
         run.wait()
     _wait_for(lambda: not local_server.is_healthy(api_url), "the server to stop after its run was killed")
+    _wait_for(lambda: not any(_is_running(pid) for pid in workers), "the pool's workers to exit after their run was killed")
 
 
 def test_a_launched_server_holds_its_port_from_the_start(tmp_path: Path) -> None:
@@ -132,6 +135,28 @@ def _wait_for(condition, what: str, timeout: float = 120):
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.1)
     return result
+
+
+def _pool_workers_of(pid: int) -> list[int]:
+    """The live processes `pid` started with multiprocessing's spawn (its pool's workers)."""
+    workers = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if parent == pid and b"multiprocessing.spawn" in command:
+            workers.append(int(stat.parent.name))
+    return workers
+
+
+def _is_running(pid: int) -> bool:
+    """Whether `pid` exists and has not exited (a zombie has exited, not yet reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def _server_url_in(home: Path) -> str | None:
