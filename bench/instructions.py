@@ -96,7 +96,8 @@ def _measured(raw: Path) -> int:
         for number, (batch, extracted) in enumerate(zip(batches, extractions))
     ])
     directories = [batch.directory for batch in staged]
-    _step("paper parts", lambda: [tables.stage_papers(buckets, directories, tables.papers_dir(build)) for buckets in tables.paper_parts()])
+    blocks = tables.ArchivedBlocks(raw)
+    _step("paper parts", lambda: [tables.stage_papers(buckets, directories, tables.papers_dir(build), blocks) for buckets in tables.paper_parts()])
     print(f"paper blocks {sum(extraction.paper_blocks_found for batch in extractions for extraction in batch)}", flush=True)
     sys.stdin.readline()  # the parent has read the last count
     return 0

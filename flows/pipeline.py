@@ -214,11 +214,12 @@ def extract_stage(snapshots: list[Snapshot], batch_size: int, use_cache: bool, b
 
 
 @task(cache_policy=NO_CACHE)
-def papers_parts(claims: Claims, parts: list[range], batch_dirs: list[Path], build_dir: Path) -> dict[int, StagedPapers]:
+def papers_parts(claims: Claims, parts: list[range], batch_dirs: list[Path], build_dir: Path, raw_dir: Path) -> dict[int, StagedPapers]:
     """Take ranges of paper_id buckets one after another (claims) and choose and render the `papers` rows of each."""
     from flows import tables
 
-    staged = {number: tables.stage_papers(parts[number], batch_dirs, tables.papers_dir(build_dir)) for number in claims}
+    blocks = tables.ArchivedBlocks(raw_dir)
+    staged = {number: tables.stage_papers(parts[number], batch_dirs, tables.papers_dir(build_dir), blocks) for number in claims}
     # The worker may stay idle while the main process assembles, the build's peak: it gives the
     # heap it freed back first (~0.25 GB at 50,000 profiles), once, not after every part.
     memory.release_freed_memory()
@@ -244,7 +245,7 @@ def assemble_stage(batches: list[StagedBatch], parts: list[StagedPapers], papers
     return built
 
 
-def build_stage(batches: list[StagedBatch], build_dir: Path, workers: int) -> BuiltTables:
+def build_stage(batches: list[StagedBatch], build_dir: Path, raw_dir: Path, workers: int) -> BuiltTables:
     """Render papers in parallel parts (a task per worker that takes parts in turn: Claims), then assemble the tables.
 
     This process appends each rendered part to the `papers` table (PapersTable) while the workers
@@ -260,7 +261,7 @@ def build_stage(batches: list[StagedBatch], build_dir: Path, workers: int) -> Bu
     ranges = tables.paper_parts()
     claims = Claims(tables.claims_dir(build_dir, "papers"), len(ranges))
     with tables.PapersTable(build_dir, ranges) as papers_table:
-        parts = _on_every_worker(papers_parts, claims, min(workers, len(ranges)), ranges, batch_dirs, build_dir)
+        parts = _on_every_worker(papers_parts, claims, min(workers, len(ranges)), ranges, batch_dirs, build_dir, raw_dir)
         # quote: Prefect would otherwise walk every header frame of every batch looking for futures.
         return assemble_stage(quote(batches), quote(parts), quote(papers_table), build_dir)
 
@@ -342,7 +343,7 @@ def refresh(
             build_dir = publish.staging_dir(output)
             workers = workers or os.cpu_count() or 1
             extracted = extract_stage(snapshots, batch_size, use_cache, build_dir, workers)
-            built = build_stage(extracted.batches, build_dir, workers)
+            built = build_stage(extracted.batches, build_dir, raw, workers)
             if use_cache:
                 incremental.BatchCache(settings.STATE_DIR).prune(extracted.cache_keys)
             published = publish_stage(built, output, allow_shrink, max_shrink)

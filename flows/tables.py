@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import datetime as dt
 import functools
 import os
 import re
@@ -21,7 +22,7 @@ import tempfile
 import threading
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +35,7 @@ import pyarrow.ipc
 import schemas
 from flows import enrich, formats, ids, settings, validate
 from flows.errors import AccountingError
-from flows.extract import RECORD_PAPER, Extraction
+from flows.extract import RECORD_PAPER, Extraction, extract_file
 
 DATA_TABLES = ("profiles", "papers", "authorships", "profile_snapshots", "rejects")
 # Papers are spilled into 256 buckets by the first two hex digits of paper_id: 400,000 papers make
@@ -51,7 +52,9 @@ _CHUNK_LISTINGS = 10_000
 # How often PapersTable looks for the next rendered part: a few milliseconds of a part's ~0.3-1 s.
 _RENDERED_POLL_SECONDS = 0.02
 # Paper listings carry what the main process needs to pick each paper's row and count profiles.
-_LISTING_EXTRAS = ("profile_id", "author_role", "_failure")  # and raw_text, for rejects
+_LISTING_EXTRAS = ("profile_id", "author_role", "_failure")
+# A paper block's raw text by its file, first line and capture date (see ArchivedBlocks).
+BlockTexts = Callable[[str, int, dt.date], str]
 _REASON_KIND = re.compile(r"^[^:]+:\d+: (?P<kind>.*?)(?:, found .*|: found .*)?$", re.DOTALL)
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|\b\d+(?:[.,]\d+)*\b")
 
@@ -158,8 +161,9 @@ def build_tables(extractions: list[Extraction], directory: Path | None = None, b
     groups = profile_batches(extractions, batch_size) if batch_size else [extractions]
     batches = [stage_batch(group, current, batch_dir(directory, number)) for number, group in enumerate(groups)]
     ranges = paper_parts()
+    blocks = blocks_of(extractions)
     with PapersTable(directory, ranges) as papers_table:
-        papers = [stage_papers(buckets, [batch.directory for batch in batches], papers_dir(directory)) for buckets in ranges]
+        papers = [stage_papers(buckets, [batch.directory for batch in batches], papers_dir(directory), blocks) for buckets in ranges]
         return assemble(batches, papers, papers_table, directory)
 
 
@@ -305,10 +309,12 @@ def stage_batch(extractions: list[Extraction], current: set[str], directory: Pat
 def _spill_listings(listings: pd.DataFrame, path: Path) -> None:
     """Paper listings, validated as `papers` rows one by one, sorted by paper_id, one record batch per bucket.
 
-    Which listing becomes the paper's row is decided in `assemble`, once every profile's
+    Which listing becomes the paper's row is decided in `stage_papers`, once every profile's
     listing of the paper is known; each listing keeps the reasons it would fail as that row.
+    Their raw text stays out: nearly half the bytes, and needed only for a paper that fails
+    (ArchivedBlocks reads it again then).
     """
-    extras = listings.sort_values("paper_id", kind="stable").reset_index(drop=True)
+    extras = listings.drop(columns="raw_text").sort_values("paper_id", kind="stable").reset_index(drop=True)
     candidates = schemas.conform("papers", extras.assign(n_profiles=1))  # in the same order: conform's sort is stable
     checked = validate.validate_rows("papers", candidates, conformed=True)
     failures = pd.Series(None, index=candidates.index, dtype=object)
@@ -316,7 +322,7 @@ def _spill_listings(listings: pd.DataFrame, path: Path) -> None:
         failures[index] = "; ".join(reasons)
     arrow = formats.to_arrow("papers", candidates)
     for name, values in (("profile_id", extras["profile_id"]), ("author_role", extras["author_role"]),
-                         ("_failure", failures), ("raw_text", extras["raw_text"])):
+                         ("_failure", failures)):
         arrow = arrow.append_column(name, pa.array(values, pa.string(), from_pandas=True))
     prefixes = np.array(pc.utf8_slice_codeunits(arrow.column("paper_id"), 0, _BUCKET_DIGITS).to_pylist(), dtype=object)
     bounds = list(np.searchsorted(prefixes, [f"{bucket:02x}" for bucket in range(PAPER_BUCKETS)])) + [arrow.num_rows]
@@ -347,11 +353,11 @@ def paper_parts(parts: int = PAPER_PARTS) -> list[range]:
     return [range(start, min(start + step, PAPER_BUCKETS)) for start in range(0, PAPER_BUCKETS, step)]
 
 
-def stage_papers(buckets: range, batch_dirs: list[Path], directory: Path) -> StagedPapers:
+def stage_papers(buckets: range, batch_dirs: list[Path], directory: Path, blocks: BlockTexts) -> StagedPapers:
     """Render the `papers` rows of some buckets: each paper's newest listing (ties: lowest profile_id) is its row.
 
     A paper whose chosen listing failed validation is not published: each of its listings
-    becomes a reject, and `assemble` drops its authorships.
+    becomes a reject, with its raw text from `blocks`, and `assemble` drops its authorships.
     """
     directory.mkdir(parents=True, exist_ok=True)
     # Plain reads, not memory maps: a mapped file's pages count in the worker's memory while it is open.
@@ -362,7 +368,7 @@ def stage_papers(buckets: range, batch_dirs: list[Path], directory: Path) -> Sta
     listed: list[pd.DataFrame] = []  # four short columns per published authorship: counted once, at the end
     writer = formats.PartWriter("papers", directory, _papers_stem(buckets))
     for listings in _bucket_chunks(readers, buckets):
-        chosen = _choose_papers(listings)
+        chosen = _choose_papers(listings, blocks)
         checked += chosen.checked
         failed |= chosen.failed
         failed_rejects += chosen.failed_rejects
@@ -485,7 +491,7 @@ class _Chosen:
 _SORT_KEYS = [("paper_id", "ascending"), ("captured_date", "descending"), ("profile_id", "ascending"), ("source_line", "ascending")]
 
 
-def _choose_papers(listings: pa.Table) -> _Chosen:
+def _choose_papers(listings: pa.Table, blocks: BlockTexts) -> _Chosen:
     """One chunk's listings to its `papers` rows (with n_profiles, in Arrow), failed papers and their rejects.
 
     Only the key columns are sorted and taken to pandas; the wide columns (abstracts) are taken
@@ -497,23 +503,61 @@ def _choose_papers(listings: pa.Table) -> _Chosen:
     bad = keys.loc[first & keys["_failure"].notna()].set_index("paper_id")["_failure"]
     failing = keys["paper_id"].isin(bad.index)
     failed_rejects = [
-        _paper_failure_reject(listings, order[index].as_py(), bad[keys.at[index, "paper_id"]]) for index in keys.index[failing]
+        _paper_failure_reject(listings, order[index].as_py(), bad[keys.at[index, "paper_id"]], blocks) for index in keys.index[failing]
     ]
     kept = keys[~failing]
     # In Arrow: pandas counts distinct Arrow-backed strings group by group, in Python.
     n_profiles = (pa.table({"paper_id": kept["paper_id"].to_numpy(), "profile_id": kept["profile_id"].to_numpy()})
                   .group_by("paper_id").aggregate([("profile_id", "count_distinct")]).sort_by("paper_id"))
-    rows = listings.drop_columns([*_LISTING_EXTRAS, "raw_text"]).take(order.filter(pa.array((first & ~failing).to_numpy())))
+    rows = listings.drop_columns(list(_LISTING_EXTRAS)).take(order.filter(pa.array((first & ~failing).to_numpy())))
     papers = rows.set_column(rows.schema.get_field_index("n_profiles"), "n_profiles", n_profiles.column("profile_id_count_distinct").cast(pa.int64()))
     paper_fields = rows.select(["paper_id", "code_status", "year"]).to_pandas().set_index("paper_id")
     listed = kept[["profile_id", "author_role"]].join(paper_fields, on=kept["paper_id"]).reset_index(drop=True)
     return _Chosen(papers.cast(schemas.arrow_schema("papers")), int(first.sum()), set(bad.index), failed_rejects, listed)
 
 
-def _paper_failure_reject(listings: pa.Table, index: int, reasons: str) -> dict:
-    row = listings.slice(index, 1).select(["paper_id", "source_file", "source_line", "raw_text"]).to_pylist()[0]
+def _paper_failure_reject(listings: pa.Table, index: int, reasons: str, blocks: BlockTexts) -> dict:
+    row = listings.slice(index, 1).select(["paper_id", "source_file", "source_line", "captured_date"]).to_pylist()[0]
     return _validation_reject(row["source_file"], row["source_line"], RECORD_PAPER,
-                              [f"paper {row['paper_id']} failed validation: {reasons}"], row["raw_text"])
+                              [f"paper {row['paper_id']} failed validation: {reasons}"],
+                              blocks(row["source_file"], row["source_line"], row["captured_date"]))
+
+
+def blocks_of(extractions: list[Extraction]) -> BlockTexts:
+    """BlockTexts from extractions at hand (a build in one process); ArchivedBlocks reads them from raw files instead."""
+    texts = {(extraction.source_file, paper["source_line"]): paper["raw_text"] for extraction in extractions for paper in extraction.papers}
+
+    def block_text(source_file: str, source_line: int, captured_date: dt.date) -> str:
+        return texts[source_file, source_line]
+
+    return block_text
+
+
+class ArchivedBlocks:
+    """Paper blocks' raw text read again from the archived raw files under `raw_dir` (BlockTexts), for rejects.
+
+    The spilled listings leave it out, and a build needs it only for the listings of a paper
+    that fails. The archive is never edited (a batch is cached by its files' recorded sha256),
+    so parsing the file again gives the block as it was staged.
+    """
+
+    _FILES_KEPT = 16  # a profile's failing papers come a few to a file: each file is parsed once
+
+    def __init__(self, raw_dir: Path) -> None:
+        self.raw_dir = raw_dir
+        self._files: dict[str, dict[int, str]] = {}
+
+    def __call__(self, source_file: str, source_line: int, captured_date: dt.date) -> str:
+        if source_file not in self._files:
+            if len(self._files) >= self._FILES_KEPT:
+                self._files.clear()
+            extraction = extract_file(self.raw_dir / source_file, source_file, captured_date)
+            self._files[source_file] = {paper["source_line"]: paper["raw_text"] for paper in extraction.papers}
+        text = self._files[source_file].get(source_line)
+        if text is None:
+            raise RuntimeError(f"{source_file}:{source_line}: expected the paper block staged from this line, found none"
+                               " (archived raw text must not be edited)")
+        return text
 
 
 # --- every batch, in the main process -----------------------------------------------------------------

@@ -93,6 +93,8 @@ def test_a_paper_whose_chosen_listing_fails_is_rejected_on_every_profile(tmp_pat
     assert failing_id not in set(papers["paper_id"]) and failing_id not in set(authorships["paper_id"])
     failed = rejects[rejects["reason"].str.contains(f"paper {failing_id} failed validation")]
     assert sorted(failed["source_file"]) == [f"profiles/li/{CAPTURED}.txt", f"profiles/lia-chen/{EARLIER}.txt"]
+    # Each listing's own block, though the one on Lia Chen's page passes validation by itself.
+    assert sorted(failed["raw_text"].str.split("\n").str[0]) == ["LGJan 5, 2026", "LGJan 5, 2027"]
     shared = papers[papers["title"] == VALID_SHARED].iloc[0]
     assert shared["n_profiles"] == 2
     assert built.accounting["paper_blocks_found"] == built.accounting["published"] + built.accounting["rejected"]
@@ -100,6 +102,18 @@ def test_a_paper_whose_chosen_listing_fails_is_rejected_on_every_profile(tmp_pat
         frame = built.tables[name]
         key = list(schemas.TABLES[name].primary_key)
         assert frame.equals(frame.sort_values(key, kind="stable").reset_index(drop=True)), f"{name} not in key order"
+
+
+def test_archived_blocks_reads_a_blocks_raw_text_again_from_its_file(tmp_path: Path) -> None:
+    text = f"Li\n\nLG\nh-index3\n\n2 Papers\n\n{block('First', 'Jan 5, 2021', 'Li')}\n\n\n{block('Second', 'Feb 6, 2022', 'Li')}\n"
+    source_file = f"profiles/li/{CAPTURED}.txt"
+    (tmp_path / "profiles" / "li").mkdir(parents=True)
+    (tmp_path / source_file).write_text(text, "utf-8")
+    blocks = tables.ArchivedBlocks(tmp_path)
+    assert blocks(source_file, 16, CAPTURED) == "LGFeb 6, 2022\nSecond\nLi\nAbstract of Second."
+    assert blocks(source_file, 8, CAPTURED) == "LGJan 5, 2021\nFirst\nLi\nAbstract of First."
+    with pytest.raises(RuntimeError, match=f"^{source_file}:9: expected the paper block staged from this line, found none"):
+        blocks(source_file, 9, CAPTURED)
 
 
 def test_a_hand_made_folder_out_of_key_order_still_builds_the_same_release(tmp_path: Path) -> None:
@@ -125,7 +139,7 @@ def test_the_papers_table_takes_each_part_as_soon_as_it_is_rendered(tmp_path: Pa
     ranges = tables.paper_parts()
 
     def render(buckets: range) -> tables.StagedPapers:
-        return tables.stage_papers(buckets, [batch.directory for batch in batches], tables.papers_dir(directory))
+        return tables.stage_papers(buckets, [batch.directory for batch in batches], tables.papers_dir(directory), tables.blocks_of(captures()))
 
     with tables.PapersTable(directory, ranges) as papers_table:
         first = render(ranges[0])

@@ -119,6 +119,16 @@ def test_each_malformed_block_rejected_with_file_line_and_reason(run: tuple[dict
         assert row["raw_text"].iloc[0], "the rejected block's raw text is kept"
 
 
+def test_a_paper_that_fails_validation_keeps_its_raw_text(run: tuple[dict, Path, Path]) -> None:
+    """Its reject is made where paper parts are rendered, after its listing was spilled without raw text: read again from the archive."""
+    _, raw_dir, output_dir = run
+    rejects = _table(output_dir, "rejects")
+    row = rejects[(rejects["source_file"] == WANG) & (rejects["line"] == 8)].iloc[0]
+    block = raw_dir.joinpath(WANG).read_text("utf-8-sig").splitlines()[7:13]
+    assert row["raw_text"] == "\n".join(line for line in block if line), row["raw_text"]
+    assert row["raw_text"].startswith("LGDec 31, 2027\nA Paper From the Future\nHaoqing Wang, Zhi-Hong Deng\n")
+
+
 def test_unreadable_files_stay_in_the_inbox_with_file_line_and_reason(run: tuple[dict, Path, Path]) -> None:
     summary, raw_dir, _ = run
     assert len(summary["inbox_problems"]) == len(EXPECTED_INBOX_PROBLEMS)
