@@ -123,6 +123,7 @@ def prepare_pool_worker() -> None:
     from flows.pool import exit_with_parent
 
     exit_with_parent()
+    memory.keep_freed_memory_for_reuse()
     memory.exit_without_collecting()
     load_table_modules()
 

@@ -38,6 +38,39 @@ def test_memory_freed_in_the_middle_of_the_heap_goes_back_to_the_system() -> Non
     assert pin[:1] == b"y"
 
 
+KEEPING = """
+import os, sys
+from flows import memory
+
+def rss():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+if sys.argv[1] == "keep":
+    memory.keep_freed_memory_for_reuse()
+block = bytearray(24 * 2**20)  # over glibc's default mmap threshold
+block[::4096] = b"x" * len(block[::4096])  # every page touched
+held = rss()
+del block
+freed = rss()
+memory.release_freed_memory()
+print(held - freed, held - rss())
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+@pytest.mark.parametrize("mode", ["keep", "default"])
+def test_a_pool_worker_keeps_freed_memory_for_its_next_batch_until_it_releases_it(mode: str) -> None:
+    """By default glibc unmaps a large block as it is freed, and the next batch faults its pages in again."""
+    result = subprocess.run([sys.executable, "-c", KEEPING, mode], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    given_back_at_free, given_back_at_release = (int(value) for value in result.stdout.split())
+    block = 24 * MB
+    if mode == "keep":
+        assert given_back_at_free < block // 4 and given_back_at_release > block * 3 // 4, result.stdout
+    else:
+        assert given_back_at_free > block * 3 // 4, result.stdout
+
+
 EXITING = """
 import atexit, sys
 from flows import memory
