@@ -119,12 +119,13 @@ def _stage_batch(job: BatchJob) -> StagedBatch:
 
 
 def prepare_pool_worker() -> None:
-    """Each pool worker's set-up (the task runner's initializer): exit with the run, load what its tasks use, and exit without collecting."""
+    """Each pool worker's set-up (the task runner's initializer): exit with the run, keep freed memory, collect garbage less often, load what its tasks use, and exit without collecting."""
     from flows.pool import exit_with_parent
 
     exit_with_parent()
     memory.keep_freed_memory_for_reuse()
     memory.exit_without_collecting()
+    memory.collect_less_often()
     load_table_modules()
 
 

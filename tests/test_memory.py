@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import platform
@@ -108,7 +109,7 @@ from flows.pipeline import PANDERA_UNUSED_IMPORTS
 def look() -> dict:
     unused = sorted(m for m in PANDERA_UNUSED_IMPORTS if m in sys.modules)
     importable = [importlib.import_module(m).__name__ for m in PANDERA_UNUSED_IMPORTS]  # refused only while pandera loaded
-    return {"pid": os.getpid(), "frozen": gc.get_freeze_count(), "loaded": sorted(m for m in ("flows.tables", "pandera") if m in sys.modules),
+    return {"pid": os.getpid(), "frozen": gc.get_freeze_count(), "thresholds": gc.get_threshold(), "loaded": sorted(m for m in ("flows.tables", "pandera") if m in sys.modules),
             "unused": unused, "importable": importable}
 
 @flow
@@ -119,7 +120,7 @@ print(json.dumps({"main": os.getpid(), **looking.with_options(task_runner=_task_
 """
 
 
-def test_pool_workers_load_the_build_modules_without_pandera_extras_and_set_them_aside_from_the_garbage_collector(tmp_path: Path) -> None:
+def test_pool_workers_load_the_build_modules_without_pandera_extras_set_them_aside_and_collect_garbage_less_often(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", IN_A_POOL_WORKER], cwd=REPO_ROOT, env=flow_env(tmp_path / "state"),
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -128,5 +129,6 @@ def test_pool_workers_load_the_build_modules_without_pandera_extras_and_set_them
     assert seen["pid"] != seen["main"]  # the task ran in a pool worker
     assert seen["loaded"] == ["flows.tables", "pandera"]
     assert seen["frozen"] > 100_000  # pandas, pyarrow, pandera and Prefect's objects, not a handful
+    assert tuple(seen["thresholds"]) == memory.POOL_WORKER_GC_THRESHOLDS != gc.get_threshold()  # not this process's
     assert seen["unused"] == []  # pandera loaded without importing them (~0.55 s of the worker's start)
     assert seen["importable"] == ["dask.dataframe", "hypothesis"]
