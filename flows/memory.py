@@ -17,7 +17,7 @@ def release_freed_memory() -> None:
     faults again: once between stages, not after every task (a pool worker trimming after each
     batch used ~15 % more CPU). Dask documents the same remedy for its workers' memory.
     """
-    trim = _malloc_trim()
+    trim = _libc_function("malloc_trim")
     if trim is not None:
         trim(0)
 
@@ -40,10 +40,6 @@ def keep_freed_memory_for_reuse() -> None:
     if mallopt is not None:
         mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_MAX)
         mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    return _libc_function("malloc_trim")
 
 
 @functools.lru_cache(maxsize=None)
